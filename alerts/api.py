@@ -1,0 +1,231 @@
+"""HTTP API: alerts and camera status, read from Redis.
+
+The app holds no pipeline state of its own, so it runs inside `sharpeyes run` or
+as a separate process (`sharpeyes api`) against the same Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any, Literal
+
+import redis
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from alerts.store import AlertQuery, AlertStore
+from vision.incidents import iso_utc
+
+log = logging.getLogger(__name__)
+
+# A pipeline that has not written camera status for this long is reported as down.
+HEARTBEAT_STALE_S = 10.0
+
+
+class Box(BaseModel):
+    label: str = Field(description="Class name, e.g. person.")
+    score: float = Field(description="Detector confidence, 0..1.")
+    box: list[float] = Field(description="[x1, y1, x2, y2] in frame pixels.")
+
+
+class Alert(BaseModel):
+    id: str = Field(description="Incident id, stable from open to close.")
+    event_id: str = Field(description="Id of the latest event: `<id>:<seq>`.")
+    seq: int = Field(description="Number of the latest event of this incident.")
+    camera_id: str
+    site: str
+    location: str
+    kind: str = Field(description="Rule kind, e.g. gathering.")
+    state: Literal["open", "update", "close"] = Field(
+        description="State of the latest event."
+    )
+    zone: str | None
+    rule: int = Field(description="Index of the rule in the camera's config.")
+    started_at: str = Field(description="UTC ISO-8601 time the condition began.")
+    updated_at: str = Field(description="UTC ISO-8601 time of the latest event.")
+    ended_at: str | None = Field(description="UTC ISO-8601 time the condition ended.")
+    count: int = Field(description="Objects counted at the latest event.")
+    peak_count: int = Field(description="Largest count while the incident was open.")
+    boxes: list[Box] = Field(description="Boxes counted at the peak.")
+    frame_size: list[int] = Field(description="[width, height] of the frame.")
+    detail: dict[str, Any]
+
+
+class AlertWithEvents(Alert):
+    events: list[Alert] = Field(
+        description="Every event of the incident, oldest first."
+    )
+
+
+class AlertPage(BaseModel):
+    items: list[Alert]
+    total: int = Field(description="Alerts matching the filters.")
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="Offset of the next page, if any.")
+
+
+class CameraStatus(BaseModel):
+    camera_id: str
+    state: str = Field(
+        description="connecting, streaming, reconnecting, failed, stopped, or "
+        "offline when the pipeline stopped reporting."
+    )
+    reason: str = Field(description="Why the camera entered its state.")
+    state_since: str | None
+    url: str = Field(description="Stream URL with credentials removed.")
+    site: str
+    location: str
+    fps_received: float = Field(description="Decoded frames per second, last 5 s.")
+    fps_analysed: float = Field(description="Frames analysed per second, last 5 s.")
+    detect_fps: float = Field(description="Configured analysis rate.")
+    frames_received: int
+    frames_analysed: int
+    frames_dropped: int = Field(
+        description="Sampled frames replaced before the detector took them."
+    )
+    decode_errors: int
+    reconnects: int
+    last_frame_at: str | None
+    last_frame_age_s: float | None = Field(description="Seconds since the last frame.")
+    time_to_first_frame_s: float | None
+    width: int | None
+    height: int | None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded", "down"]
+    redis: bool
+    pipeline_heartbeat_age_s: float | None
+
+
+def parse_time(value: datetime | None, name: str) -> float | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise HTTPException(422, f"{name}: time must include a UTC offset, e.g. Z")
+    return value.timestamp()
+
+
+def camera_view(camera_id: str, status: dict[str, Any], stale: bool) -> CameraStatus:
+    now = time.time()
+    last = status.get("last_frame_at")
+    state, reason = status["state"], status.get("reason", "")
+    if stale and state != "stopped":
+        state, reason = "offline", "pipeline not reporting"
+    return CameraStatus(
+        camera_id=camera_id,
+        state=state,
+        reason=reason,
+        state_since=iso_utc(status.get("state_since")),
+        url=status.get("url", ""),
+        site=status.get("site", "other"),
+        location=status.get("location", ""),
+        fps_received=0.0 if stale else status.get("fps_received", 0.0),
+        fps_analysed=0.0 if stale else status.get("fps_analysed", 0.0),
+        detect_fps=status.get("detect_fps", 0.0),
+        frames_received=status.get("frames_received", 0),
+        frames_analysed=status.get("frames_analysed", 0),
+        frames_dropped=status.get("frames_dropped", 0),
+        decode_errors=status.get("decode_errors", 0),
+        reconnects=status.get("reconnects", 0),
+        last_frame_at=iso_utc(last),
+        last_frame_age_s=round(now - last, 3) if last else None,
+        time_to_first_frame_s=status.get("time_to_first_frame_s"),
+        width=status.get("width"),
+        height=status.get("height"),
+    )
+
+
+def create_app(store: AlertStore) -> FastAPI:
+    app = FastAPI(
+        title="sharpeyes",
+        version="0.1.0",
+        description="Incident alerts and camera status of a sharpeyes pipeline.",
+    )
+
+    @app.exception_handler(redis.RedisError)
+    async def redis_unavailable(_request, error: redis.RedisError) -> JSONResponse:
+        log.warning("Redis request failed: %s", error)
+        return JSONResponse(
+            status_code=503, content={"detail": "alert store (Redis) unavailable"}
+        )
+
+    @app.get("/healthz", response_model=Health)
+    def healthz() -> JSONResponse:
+        try:
+            store.client.ping()
+            _, heartbeat = store.read_camera_status()
+        except redis.RedisError:
+            body = Health(status="down", redis=False, pipeline_heartbeat_age_s=None)
+            return JSONResponse(status_code=503, content=body.model_dump())
+        age = round(time.time() - heartbeat, 3) if heartbeat else None
+        fresh = age is not None and age < HEARTBEAT_STALE_S
+        body = Health(
+            status="ok" if fresh else "degraded",
+            redis=True,
+            pipeline_heartbeat_age_s=age,
+        )
+        return JSONResponse(status_code=200, content=body.model_dump())
+
+    @app.get("/api/alerts", response_model=AlertPage)
+    def list_alerts(
+        camera: str | None = Query(None, max_length=64, description="Camera id."),
+        kind: str | None = Query(None, max_length=32, description="Rule kind."),
+        state: Literal["open", "update", "close"] | None = Query(
+            None, description="State of the latest event."
+        ),
+        since: datetime | None = Query(
+            None, description="Only alerts that started at or after this time."
+        ),
+        until: datetime | None = Query(
+            None, description="Only alerts that started at or before this time."
+        ),
+        limit: int = Query(50, ge=1, le=500, description="Page size."),
+        offset: int = Query(0, ge=0, le=1_000_000, description="Alerts to skip."),
+    ) -> AlertPage:
+        query = AlertQuery(
+            camera_id=camera,
+            kind=kind,
+            state=state,
+            since=parse_time(since, "since"),
+            until=parse_time(until, "until"),
+            limit=limit,
+            offset=offset,
+        )
+        items, total = store.list_alerts(query)
+        next_offset = offset + len(items) if offset + len(items) < total else None
+        return AlertPage(
+            items=items,
+            total=total,
+            limit=limit,
+            offset=offset,
+            next_offset=next_offset,
+        )
+
+    @app.get(
+        "/api/alerts/{alert_id}",
+        response_model=AlertWithEvents,
+        responses={404: {"description": "No alert with this id."}},
+    )
+    def get_alert(alert_id: str) -> AlertWithEvents:
+        if not alert_id.isalnum() or len(alert_id) > 64:
+            raise HTTPException(404, "alert not found")
+        alert = store.get_alert(alert_id)
+        if alert is None:
+            raise HTTPException(404, "alert not found")
+        return alert
+
+    @app.get("/api/cameras", response_model=list[CameraStatus])
+    def list_cameras() -> list[CameraStatus]:
+        statuses, heartbeat = store.read_camera_status()
+        stale = heartbeat is None or time.time() - heartbeat > HEARTBEAT_STALE_S
+        return [
+            camera_view(camera_id, status, stale)
+            for camera_id, status in sorted(statuses.items())
+        ]
+
+    return app

@@ -1,0 +1,139 @@
+"""Command line: `sharpeyes run | api | analyze | check`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from models.registry import ModelError
+from sharpeyes.config import Config, ConfigError, load_config
+from sharpeyes.logs import configure_logging
+from streams.urls import url_secrets
+
+log = logging.getLogger("sharpeyes")
+
+EXIT_USAGE = 2
+
+
+def camera_secrets(config: Config) -> tuple[str, ...]:
+    found: list[str] = []
+    for camera in config.cameras.values():
+        found.extend(url_secrets(camera.url))
+    return tuple(found)
+
+
+def command_run(config: Config, _args: argparse.Namespace) -> int:
+    from sharpeyes.service import Service
+
+    Service(config).run()
+    return 0
+
+
+def command_api(config: Config, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from alerts.api import create_app
+    from alerts.store import AlertStore
+    from sharpeyes.service import connect_redis
+
+    client, embedded = connect_redis(config)
+    store = AlertStore(
+        client,
+        stream_key=config.alerts.stream_key,
+        stream_maxlen=config.alerts.stream_maxlen,
+    )
+    host = args.host or config.api.host
+    port = args.port if args.port is not None else config.api.port
+    try:
+        uvicorn.run(
+            create_app(store), host=host, port=port, log_level="warning", lifespan="off"
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def command_analyze(config: Config, args: argparse.Namespace) -> int:
+    from sharpeyes.service import build_detector
+    from vision.analyze import analyze_file, print_event
+
+    if args.camera not in config.cameras:
+        known = ", ".join(sorted(config.cameras)) or "none"
+        raise ConfigError(
+            f"--camera: no camera {args.camera!r} in config (cameras: {known})"
+        )
+    video = Path(args.video)
+    if not video.is_file():
+        raise ConfigError(f"VIDEO: file {str(video)!r} not found")
+    detector = build_detector(config)
+    frames = analyze_file(
+        video, args.camera, config.cameras[args.camera], detector, print_event
+    )
+    log.info("analysed %d frames of %s", frames, video)
+    return 0
+
+
+def command_check(config: Config, _args: argparse.Namespace) -> int:
+    from models.registry import load_model_spec
+
+    spec = load_model_spec(config.model.name, config.model.dir)
+    print(
+        f"config valid: {len(config.cameras)} cameras, model {spec.name} ({spec.path})"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sharpeyes",
+        description="Streaming video analytics: RTSP cameras to incident alerts.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--config", required=True, type=Path, help="YAML config file")
+        return sub
+
+    run = add("run", "Read the cameras, detect, apply rules and publish alerts.")
+    run.set_defaults(handler=command_run)
+
+    api = add("api", "Serve the HTTP API only, reading alerts from Redis.")
+    api.add_argument("--host", help="address to bind (default: api.host)")
+    api.add_argument("--port", type=int, help="TCP port (default: api.port)")
+    api.set_defaults(handler=command_api)
+
+    analyze = add(
+        "analyze",
+        "Run one camera's detector and rules on a video file and print one JSON "
+        "line per incident event.",
+    )
+    analyze.add_argument("video", help="video file to analyse")
+    analyze.add_argument("--camera", required=True, help="camera id whose rules apply")
+    analyze.set_defaults(handler=command_analyze)
+
+    check = add("check", "Validate the config and the model file, then exit.")
+    check.set_defaults(handler=command_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"sharpeyes: invalid config: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(config.log_level, camera_secrets(config))
+    try:
+        return args.handler(config, args)
+    except (ConfigError, ModelError) as error:
+        print(f"sharpeyes: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

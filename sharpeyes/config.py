@@ -1,0 +1,366 @@
+"""Service configuration: a YAML file validated by pydantic models.
+
+Every field carries its description, unit and default. Relative paths are resolved
+against the folder of the config file. `${VAR}` in a string value is replaced by the
+environment variable VAR, so camera passwords need not be written in the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from streams.urls import redact_url
+
+SITE_KINDS = ("village", "party-member", "road", "square", "site", "other")
+CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(Exception):
+    """The config file is unreadable or invalid; the message is one line per fault."""
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+Point = Annotated[
+    list[Annotated[float, Field(ge=0.0, le=1.0)]], Field(min_length=2, max_length=2)
+]
+
+
+class ZoneConfig(StrictModel):
+    polygon: list[Point] = Field(
+        min_length=3,
+        description="Polygon corners as [x, y] fractions of frame width and height, "
+        "0..1 with the origin at the top-left. A detection is inside when the "
+        "bottom-centre of its box is.",
+    )
+
+
+class GatheringRuleConfig(StrictModel):
+    kind: Literal["gathering"] = Field(description="Rule type.")
+    zone: str | None = Field(
+        default=None,
+        description="Name of a zone of this camera; null means the whole frame.",
+    )
+    min_people: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="People needed in the zone to count as a gathering (persons).",
+    )
+    min_seconds: float = Field(
+        default=10.0,
+        ge=0.0,
+        le=86400.0,
+        description="How long the count must stay at or above min_people before an "
+        "incident opens (seconds).",
+    )
+    quiet_seconds: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=86400.0,
+        description="How long the count must stay below min_people before an open "
+        "incident closes (seconds).",
+    )
+    dropout_seconds: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=60.0,
+        description="Shortest dip below min_people that restarts the min_seconds "
+        "wait; shorter dips are treated as detector dropouts (seconds).",
+    )
+    update_seconds: float = Field(
+        default=5.0,
+        ge=0.5,
+        le=3600.0,
+        description="Least time between two update events of one open incident "
+        "(seconds).",
+    )
+    min_score: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="Lowest detector score of a person that is counted (0..1).",
+    )
+
+
+RuleConfig = Annotated[GatheringRuleConfig, Field(discriminator="kind")]
+
+
+class CameraConfig(StrictModel):
+    url: str = Field(
+        description="Stream URL: rtsp:// or rtsps:// for cameras; a file path or "
+        "file:// URL is accepted for testing. May contain ${VAR} references."
+    )
+    site: Literal["village", "party-member", "road", "square", "site", "other"] = Field(
+        default="other", description="Kind of place the camera watches."
+    )
+    location: str = Field(
+        default="", max_length=200, description="Place description shown in alerts."
+    )
+    enabled: bool = Field(default=True, description="Whether the camera is read.")
+    detect_fps: float = Field(
+        default=5.0,
+        gt=0.0,
+        le=60.0,
+        description="Frames per second handed to the detector; the rest are decoded "
+        "and dropped (frames per second).",
+    )
+    transport: Literal["tcp", "udp"] = Field(
+        default="tcp", description="RTSP transport of the RTP packets."
+    )
+    open_timeout_s: float = Field(
+        default=10.0,
+        gt=0.0,
+        le=120.0,
+        description="Time allowed to connect and receive the stream description "
+        "(seconds).",
+    )
+    read_timeout_s: float = Field(
+        default=5.0,
+        gt=0.0,
+        le=120.0,
+        description="Time without data after which the stream counts as stalled and "
+        "is reopened (seconds).",
+    )
+    retry_initial_s: float = Field(
+        default=1.0, gt=0.0, le=60.0, description="First reconnect delay (seconds)."
+    )
+    retry_max_s: float = Field(
+        default=30.0,
+        gt=0.0,
+        le=3600.0,
+        description="Cap of the exponentially growing reconnect delay (seconds).",
+    )
+    zones: dict[str, ZoneConfig] = Field(
+        default_factory=dict, description="Named zones, used by rules."
+    )
+    rules: list[RuleConfig] = Field(
+        default_factory=list, description="Incident rules evaluated on this camera."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be empty")
+        scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+        if scheme and scheme not in ("rtsp", "rtsps", "file"):
+            raise ValueError(
+                f"scheme {scheme!r} is not supported (use rtsp, rtsps or a file path)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check_rule_zones(self) -> CameraConfig:
+        for index, rule in enumerate(self.rules):
+            if rule.zone is not None and rule.zone not in self.zones:
+                known = ", ".join(sorted(self.zones)) or "none defined"
+                raise ValueError(
+                    f"rules.{index}.zone = {rule.zone!r} names no zone of this "
+                    f"camera (zones: {known})"
+                )
+        return self
+
+
+class ModelConfig(StrictModel):
+    name: str = Field(
+        default="yolox_nano", description="Model name in models/manifest.yaml."
+    )
+    dir: Path = Field(
+        default=Path("models/weights"),
+        description="Folder holding the weight file named in the manifest.",
+    )
+    providers: list[str] = Field(
+        default_factory=lambda: ["CPUExecutionProvider"],
+        min_length=1,
+        description="onnxruntime execution providers in order of preference.",
+    )
+    score_threshold: float = Field(
+        default=0.3, ge=0.01, le=1.0, description="Lowest detection score kept (0..1)."
+    )
+    nms_iou: float = Field(
+        default=0.45,
+        gt=0.0,
+        le=1.0,
+        description="Overlap (IoU) above which the weaker of two boxes of one class "
+        "is suppressed (0..1).",
+    )
+    max_batch: int = Field(
+        default=8, ge=1, le=64, description="Most frames in one inference run."
+    )
+    threads: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="onnxruntime intra-op threads; 0 picks min(4, CPU count).",
+    )
+    classes: list[str] = Field(
+        default_factory=lambda: [
+            "person",
+            "bicycle",
+            "car",
+            "motorcycle",
+            "bus",
+            "truck",
+        ],
+        min_length=1,
+        description="Class names kept from the detector output.",
+    )
+
+
+class ApiConfig(StrictModel):
+    host: str = Field(default="127.0.0.1", description="Address the API binds to.")
+    port: int = Field(
+        default=8080, ge=0, le=65535, description="TCP port; 0 picks one."
+    )
+    enabled: bool = Field(
+        default=True, description="Whether `sharpeyes run` also serves the API."
+    )
+
+
+class AlertsConfig(StrictModel):
+    stream_key: str = Field(
+        default="sharpeyes:events",
+        min_length=1,
+        description="Redis stream that incident events are appended to.",
+    )
+    stream_maxlen: int = Field(
+        default=100_000,
+        ge=100,
+        description="Approximate cap of entries kept in the event stream.",
+    )
+    retention_days: float = Field(
+        default=30.0,
+        gt=0.0,
+        le=3650.0,
+        description="Closed alerts older than this are deleted (days).",
+    )
+
+
+class Config(StrictModel):
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis server URL; null starts an embedded Redis with its data "
+        "under data_dir.",
+    )
+    data_dir: Path = Field(
+        default=Path("data"), description="Folder for the embedded Redis and state."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Lowest level of log records printed."
+    )
+    model: ModelConfig = Field(default_factory=ModelConfig, description="Detector.")
+    api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API.")
+    alerts: AlertsConfig = Field(
+        default_factory=AlertsConfig, description="Alert storage in Redis."
+    )
+    cameras: dict[Annotated[str, Field(pattern=CAMERA_ID_PATTERN)], CameraConfig] = (
+        Field(default_factory=dict, description="Cameras by id.")
+    )
+
+
+def expand_env(value: object, path: str) -> object:
+    """Replace ${VAR} in every string of a parsed YAML tree; raise ConfigError
+    naming the key when a variable is not set."""
+    if isinstance(value, dict):
+        return {
+            k: expand_env(v, f"{path}.{k}" if path else str(k))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [expand_env(v, f"{path}.{i}") for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"{path}: environment variable {name} is not set")
+            return os.environ[name]
+
+        return ENV_REFERENCE.sub(substitute, value)
+    return value
+
+
+def describe_error(error: dict) -> str:
+    """Format one pydantic error as `key.path: message (got VALUE)`."""
+    location = ".".join(str(part) for part in error["loc"])
+    value = error.get("input")
+    if error["type"] == "missing":
+        return f"{location}: missing required key"
+    if error["type"] == "extra_forbidden":
+        return f"{location}: unknown key (value {safe_repr(location, value)})"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{location}: {message} (got {safe_repr(location, value)})"
+
+
+def safe_repr(location: str, value: object) -> str:
+    """Repr of a config value for an error message, with URL passwords hidden."""
+    if isinstance(value, dict):
+        return "{...}"
+    if isinstance(value, str) and "://" in value:
+        return repr(redact_url(value))
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def parse_config(data: object, base_dir: Path) -> Config:
+    """Validate parsed YAML into a Config; raise ConfigError with one line per fault."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("config: the top level must be a mapping of keys")
+    data = expand_env(data, "")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as error:
+        lines = [describe_error(item) for item in error.errors()]
+        raise ConfigError("\n".join(lines)) from None
+    return resolve_paths(config, base_dir)
+
+
+def resolve_paths(config: Config, base_dir: Path) -> Config:
+    data_dir = (
+        config.data_dir if config.data_dir.is_absolute() else base_dir / config.data_dir
+    )
+    model_dir = (
+        config.model.dir
+        if config.model.dir.is_absolute()
+        else base_dir / config.model.dir
+    )
+    model = config.model.model_copy(update={"dir": model_dir.resolve()})
+    return config.model_copy(update={"data_dir": data_dir.resolve(), "model": model})
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a YAML config file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(
+            f"config: cannot read {str(path)!r}: {error.strerror}"
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config: invalid YAML in {str(path)!r}{where}") from None
+    return parse_config(data, path.resolve().parent)

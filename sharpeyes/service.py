@@ -1,0 +1,265 @@
+"""The main job: readers -> inference core -> rules -> publisher -> Redis, plus API.
+
+`Service.run()` starts every part, serves until SIGINT or SIGTERM, and stops the
+parts in reverse order: readers first, so no new frames arrive, then the core, then
+the publisher after it has written what is queued, then the embedded Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+
+import redis
+import uvicorn
+
+from alerts.api import create_app
+from alerts.publisher import AlertPublisher
+from alerts.redis_server import EmbeddedRedis, find_running
+from alerts.store import AlertStore
+from models.registry import load_model_spec
+from sharpeyes.config import CameraConfig, Config
+from streams.frames import Frame
+from streams.reader import CameraReader, StreamSettings
+from streams.urls import redact_url
+from vision.core import InferenceCore
+from vision.detections import Detections
+from vision.detector import Detector
+from vision.rules import CameraAnalyser, Observation
+
+log = logging.getLogger(__name__)
+
+STATUS_INTERVAL_S = 1.0
+PURGE_INTERVAL_S = 3600.0
+
+
+def connect_redis(config: Config) -> tuple[redis.Redis, EmbeddedRedis | None]:
+    """Connect to `redis_url`, to a running embedded Redis, or start one."""
+    embedded = None
+    url = config.redis_url
+    if url is None:
+        directory = config.data_dir / "redis"
+        url = find_running(directory)
+        if url is None:
+            embedded = EmbeddedRedis(directory)
+            url = embedded.start()
+        else:
+            log.info("using the embedded Redis already serving %s", directory)
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    return client, embedded
+
+
+def build_detector(config: Config) -> Detector:
+    spec = load_model_spec(config.model.name, config.model.dir)
+    return Detector(
+        spec,
+        providers=config.model.providers,
+        score_threshold=config.model.score_threshold,
+        nms_iou=config.model.nms_iou,
+        max_batch=config.model.max_batch,
+        intra_op_threads=config.model.threads,
+        keep_classes=config.model.classes,
+    )
+
+
+def stream_settings(camera: CameraConfig) -> StreamSettings:
+    return StreamSettings(
+        url=camera.url,
+        detect_fps=camera.detect_fps,
+        transport=camera.transport,
+        open_timeout_s=camera.open_timeout_s,
+        read_timeout_s=camera.read_timeout_s,
+        retry_initial_s=camera.retry_initial_s,
+        retry_max_s=camera.retry_max_s,
+    )
+
+
+@dataclass
+class CameraRuntime:
+    """The running parts of one camera."""
+
+    camera_id: str
+    config: CameraConfig
+    reader: CameraReader
+    analyser: CameraAnalyser
+    lock: threading.Lock
+    last_obs: Observation | None = None
+
+
+class Service:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.cameras: dict[str, CameraRuntime] = {}
+        self._stop_event = threading.Event()
+        self._embedded: EmbeddedRedis | None = None
+        self._api_server: uvicorn.Server | None = None
+        self._api_thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        # Load the model first: a bad weight file should fail before anything runs.
+        self.detector = build_detector(self.config)
+        client, self._embedded = connect_redis(self.config)
+        self.store = AlertStore(
+            client,
+            stream_key=self.config.alerts.stream_key,
+            stream_maxlen=self.config.alerts.stream_maxlen,
+            retention_s=self.config.alerts.retention_days * 86400,
+        )
+        self.publisher = AlertPublisher(self.store)
+        self.publisher.start()
+
+        self.core = InferenceCore(self.detector, self._on_detections)
+        self.core.start()
+        for camera_id, camera in self.config.cameras.items():
+            if camera.enabled:
+                self.add_camera(camera_id, camera)
+        if self.config.api.enabled:
+            self._start_api()
+        log.info("sharpeyes running with %d cameras", len(self.cameras))
+
+    def add_camera(self, camera_id: str, camera: CameraConfig) -> None:
+        slot = self.core.add_camera(camera_id)
+        reader = CameraReader(
+            camera_id, stream_settings(camera), slot, on_disconnect=self._on_disconnect
+        )
+        self.cameras[camera_id] = CameraRuntime(
+            camera_id=camera_id,
+            config=camera,
+            reader=reader,
+            analyser=CameraAnalyser(camera_id, camera),
+            lock=threading.Lock(),
+        )
+        reader.start()
+
+    def _on_detections(self, frame: Frame, detections: Detections) -> None:
+        runtime = self.cameras.get(frame.camera_id)
+        if runtime is None:
+            return
+        obs = Observation(
+            t=frame.monotonic_s,
+            wall=frame.wall_s,
+            width=frame.width,
+            height=frame.height,
+        )
+        with runtime.lock:
+            runtime.last_obs = obs
+            events = runtime.analyser.process(detections, obs)
+        for event in events:
+            self.publisher.submit(event)
+
+    def _on_disconnect(self, camera_id: str, reason: str) -> None:
+        runtime = self.cameras.get(camera_id)
+        if runtime is not None:
+            runtime.analyser.log.debug("reader disconnected: %s", reason)
+
+    def _expire_incidents(self) -> None:
+        """Close incidents of cameras that have sent no frame for a quiet period."""
+        now = time.monotonic()
+        for runtime in list(self.cameras.values()):
+            with runtime.lock:
+                obs = runtime.last_obs
+                if obs is None:
+                    continue
+                quiet = max(
+                    (rule.config.quiet_seconds for rule in runtime.analyser.rules),
+                    default=0.0,
+                )
+                if now - obs.t < quiet + runtime.config.read_timeout_s:
+                    continue
+                gone = Observation(
+                    t=now, wall=time.time(), width=obs.width, height=obs.height
+                )
+                events = runtime.analyser.finish(gone, "no video from camera")
+                runtime.last_obs = None
+            for event in events:
+                self.publisher.submit(event)
+
+    def camera_status(self) -> dict[str, dict]:
+        statuses = {}
+        for camera_id, runtime in self.cameras.items():
+            status = runtime.reader.status()
+            status.update(
+                url=redact_url(runtime.config.url),
+                site=runtime.config.site,
+                location=runtime.config.location,
+                detect_fps=runtime.config.detect_fps,
+                fps_analysed=round(self.core.analysed_rate(camera_id), 2),
+                frames_analysed=self.core.analysed_count(camera_id),
+            )
+            statuses[camera_id] = status
+        return statuses
+
+    def _start_api(self) -> None:
+        app = create_app(self.store)
+        config = uvicorn.Config(
+            app,
+            host=self.config.api.host,
+            port=self.config.api.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
+        self._api_server = uvicorn.Server(config)
+        self._api_thread = threading.Thread(
+            target=self._api_server.run, name="api", daemon=True
+        )
+        self._api_thread.start()
+        log.info(
+            "API listening on http://%s:%d", self.config.api.host, self.config.api.port
+        )
+
+    def run(self) -> None:
+        """Start, then run housekeeping until a stop signal arrives."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._request_stop)
+        self.start()
+        last_purge = 0.0
+        try:
+            while not self._stop_event.wait(STATUS_INTERVAL_S):
+                self._expire_incidents()
+                try:
+                    self.store.write_camera_status(self.camera_status())
+                    if time.monotonic() - last_purge > PURGE_INTERVAL_S:
+                        cutoff = time.time() - self.config.alerts.retention_days * 86400
+                        removed = self.store.purge_closed_before(cutoff)
+                        if removed:
+                            log.info("retention removed %d closed alerts", removed)
+                        last_purge = time.monotonic()
+                except redis.RedisError as error:
+                    log.warning("writing camera status to Redis failed: %s", error)
+        finally:
+            self.stop()
+
+    def _request_stop(self, signum: int, _frame) -> None:
+        log.info("received %s; stopping", signal.Signals(signum).name)
+        self._stop_event.set()
+
+    def stop(self) -> None:
+        for runtime in self.cameras.values():
+            runtime.reader.stop()
+        for runtime in self.cameras.values():
+            runtime.reader.join(timeout=15)
+            if runtime.reader.is_alive():
+                log.warning("reader of camera %s did not stop", runtime.camera_id)
+        self.core.stop()
+        self.core.join(timeout=10)
+        for runtime in self.cameras.values():
+            if runtime.last_obs is not None:
+                for event in runtime.analyser.finish(
+                    runtime.last_obs, "service stopped"
+                ):
+                    self.publisher.submit(event)
+        try:
+            self.store.write_camera_status(self.camera_status())
+        except redis.RedisError:
+            pass
+        self.publisher.stop()
+        if self._api_server is not None:
+            self._api_server.should_exit = True
+            self._api_thread.join(timeout=10)
+        if self._embedded is not None:
+            self._embedded.stop()
+        log.info("sharpeyes stopped")

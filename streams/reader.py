@@ -1,0 +1,319 @@
+"""One supervised reader thread per camera: open, decode, sample, reconnect.
+
+The reader decodes every frame (H.264 needs the references) but converts to a BGR
+array only the frames the sampler picks at the camera's detect_fps, and puts each
+into a one-frame slot that the inference core empties. A stream that fails, stalls
+or ends is reopened after a capped exponential backoff with jitter; a reader never
+waits on another camera.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import av.error
+
+from streams.frames import Frame, FrameSampler, LatestFrameSlot, RateMeter
+from streams.urls import redact_text, redact_url, url_secrets
+
+log = logging.getLogger(__name__)
+
+# A stream that delivered frames this long counts as healthy again, so the next
+# failure starts the backoff from the initial delay.
+HEALTHY_AFTER_S = 10.0
+# Errors that retrying will not heal move the camera to `failed` after this many
+# consecutive tries; it is then retried at the slow rate below.
+PERMANENT_ERROR_TRIES = 3
+FAILED_RETRY_S = 300.0
+DECODE_ERROR_LOG_INTERVAL_S = 30.0
+
+
+class CameraState(enum.StrEnum):
+    CONNECTING = "connecting"
+    STREAMING = "streaming"
+    RECONNECTING = "reconnecting"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+@dataclass
+class StreamSettings:
+    """What a reader needs to open and pace one stream."""
+
+    url: str
+    detect_fps: float = 5.0
+    transport: str = "tcp"
+    open_timeout_s: float = 10.0
+    read_timeout_s: float = 5.0
+    retry_initial_s: float = 1.0
+    retry_max_s: float = 30.0
+
+
+@dataclass
+class ReaderStats:
+    state: CameraState = CameraState.CONNECTING
+    reason: str = ""
+    state_since_wall: float = field(default_factory=time.time)
+    frames_received: int = 0
+    frames_sampled: int = 0
+    decode_errors: int = 0
+    reconnects: int = 0
+    last_frame_wall: float | None = None
+    first_frame_wall: float | None = None
+    connect_started_mono: float | None = None
+    time_to_first_frame_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+def is_file_url(url: str) -> bool:
+    return "://" not in url or url.lower().startswith("file://")
+
+
+def open_stream(settings: StreamSettings) -> av.container.InputContainer:
+    """Open a stream with PyAV, with open and read timeouts for network sources."""
+    if is_file_url(settings.url):
+        path = (
+            settings.url[7:]
+            if settings.url.lower().startswith("file://")
+            else settings.url
+        )
+        return av.open(str(Path(path)), mode="r")
+    # No "fflags nobuffer": it discards the packets read while probing the stream,
+    # and with them the first keyframe, so a camera with a long GOP shows nothing
+    # until its next keyframe.
+    options = {
+        "rtsp_transport": settings.transport,
+        # Socket I/O timeout inside the RTSP demuxer, in microseconds.
+        "timeout": str(int(settings.read_timeout_s * 1_000_000)),
+    }
+    return av.open(
+        settings.url,
+        mode="r",
+        options=options,
+        timeout=(settings.open_timeout_s, settings.read_timeout_s),
+    )
+
+
+def decode_video(
+    container: av.container.InputContainer, on_decode_error=None
+) -> Iterator[av.VideoFrame]:
+    """Yield decoded frames of the first video stream until the stream ends.
+
+    Packets that fail to decode are reported to `on_decode_error` and skipped, so a
+    damaged frame is never handed on.
+    """
+    stream = container.streams.video[0]
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError as error:
+            if on_decode_error is not None:
+                on_decode_error(error)
+            continue
+        yield from frames
+    # Flush frames still held by the decoder.
+    try:
+        yield from stream.codec_context.decode(None)
+    except av.error.FFmpegError:
+        pass
+
+
+def classify_error(error: BaseException) -> tuple[str, bool]:
+    """Return a short reason for a stream error and whether retrying can heal it."""
+    if isinstance(error, av.error.HTTPUnauthorizedError | av.error.HTTPForbiddenError):
+        return "authentication rejected", False
+    if isinstance(error, av.error.HTTPNotFoundError):
+        return "stream not found", False
+    if isinstance(error, av.error.ConnectionRefusedError | ConnectionRefusedError):
+        return "connection refused", True
+    if isinstance(error, av.error.ExitError | TimeoutError | av.error.TimeoutError):
+        return "timed out", True
+    if isinstance(error, av.error.FFmpegError):
+        text = (getattr(error, "strerror", None) or str(error)).strip()
+        return text or type(error).__name__, True
+    if isinstance(error, OSError):
+        return error.strerror or type(error).__name__, True
+    return f"{type(error).__name__}: {error}", True
+
+
+class CameraReader(threading.Thread):
+    """Read one camera until stopped, putting sampled frames into `slot`."""
+
+    def __init__(
+        self,
+        camera_id: str,
+        settings: StreamSettings,
+        slot: LatestFrameSlot,
+        on_disconnect=None,
+    ) -> None:
+        super().__init__(name=f"reader-{camera_id}", daemon=True)
+        self.camera_id = camera_id
+        self.settings = settings
+        self.slot = slot
+        self.stats = ReaderStats()
+        self.received_rate = RateMeter()
+        self.log = log.getChild(camera_id)
+        self._on_disconnect = on_disconnect
+        self._stop_event = threading.Event()
+        self._sampler = FrameSampler(settings.detect_fps)
+        self._secrets = url_secrets(settings.url)
+        self._last_decode_log = 0.0
+        self._decode_errors_unlogged = 0
+        self._frame_index = 0
+
+    @property
+    def safe_url(self) -> str:
+        return redact_url(self.settings.url)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:
+        attempt = 0
+        permanent_failures = 0
+        while not self._stop_event.is_set():
+            self._set_state(
+                CameraState.CONNECTING if attempt == 0 else CameraState.RECONNECTING,
+                self.stats.reason if attempt else "opening stream",
+            )
+            started = time.monotonic()
+            try:
+                self._read_once()
+                reason, healable = "stream ended", True
+            except Exception as error:  # noqa: BLE001 - every failure is retried
+                reason, healable = classify_error(error)
+                reason = redact_text(reason, self._secrets)
+            if self._stop_event.is_set():
+                break
+            if self._on_disconnect is not None:
+                self._on_disconnect(self.camera_id, reason)
+
+            ran_s = time.monotonic() - started
+            if self.stats.first_frame_wall is not None and ran_s >= HEALTHY_AFTER_S:
+                attempt = 0
+            permanent_failures = 0 if healable else permanent_failures + 1
+            attempt += 1
+            self.stats.reconnects += 1
+
+            if permanent_failures >= PERMANENT_ERROR_TRIES:
+                delay = FAILED_RETRY_S
+                self._set_state(CameraState.FAILED, reason)
+            else:
+                base = min(
+                    self.settings.retry_max_s,
+                    self.settings.retry_initial_s * 2 ** (attempt - 1),
+                )
+                delay = base * random.uniform(0.5, 1.0)
+                self._set_state(CameraState.RECONNECTING, reason)
+            self.log.warning(
+                "stream %s lost (%s); reconnecting in %.1f s",
+                self.safe_url,
+                reason,
+                delay,
+            )
+            self._stop_event.wait(delay)
+        self._set_state(CameraState.STOPPED, "stopped")
+
+    def _read_once(self) -> None:
+        self.stats.connect_started_mono = time.monotonic()
+        self.stats.first_frame_wall = None
+        self._sampler.reset()
+        self.log.info("opening %s", self.safe_url)
+        container = open_stream(self.settings)
+        try:
+            for frame in decode_video(container, self._count_decode_error):
+                if self._stop_event.is_set():
+                    return
+                self._handle_frame(frame)
+        finally:
+            container.close()
+
+    def _handle_frame(self, frame: av.VideoFrame) -> None:
+        now_mono, now_wall = time.monotonic(), time.time()
+        stats = self.stats
+        stats.frames_received += 1
+        stats.last_frame_wall = now_wall
+        self.received_rate.tick(now_mono)
+        if stats.first_frame_wall is None:
+            stats.first_frame_wall = now_wall
+            stats.time_to_first_frame_s = now_mono - (
+                stats.connect_started_mono or now_mono
+            )
+            self._set_state(CameraState.STREAMING, "first frame received")
+            self.log.info(
+                "streaming %dx%d after %.2f s",
+                frame.width,
+                frame.height,
+                stats.time_to_first_frame_s,
+            )
+        elif (frame.width, frame.height) != (stats.width, stats.height):
+            self.log.info("resolution changed to %dx%d", frame.width, frame.height)
+        stats.width, stats.height = frame.width, frame.height
+
+        media_s = float(frame.time) if frame.time is not None else None
+        if not self._sampler.due(now_mono):
+            return
+        stats.frames_sampled += 1
+        self._frame_index += 1
+        self.slot.put(
+            Frame(
+                camera_id=self.camera_id,
+                image=frame.to_ndarray(format="bgr24"),
+                monotonic_s=now_mono,
+                wall_s=now_wall,
+                media_s=media_s,
+                index=self._frame_index,
+            )
+        )
+
+    def _count_decode_error(self, error: Exception) -> None:
+        self.stats.decode_errors += 1
+        self._decode_errors_unlogged += 1
+        now = time.monotonic()
+        if now - self._last_decode_log >= DECODE_ERROR_LOG_INTERVAL_S:
+            self.log.warning(
+                "%d packets failed to decode (latest: %s)",
+                self._decode_errors_unlogged,
+                error,
+            )
+            self._last_decode_log = now
+            self._decode_errors_unlogged = 0
+
+    def _set_state(self, state: CameraState, reason: str) -> None:
+        if state != self.stats.state or reason != self.stats.reason:
+            self.stats.state = state
+            self.stats.reason = reason
+            self.stats.state_since_wall = time.time()
+
+    def status(self) -> dict:
+        """Return a JSON-ready snapshot of this reader's state and counters."""
+        stats = self.stats
+        now = time.time()
+        return {
+            "state": stats.state.value,
+            "reason": stats.reason,
+            "state_since": stats.state_since_wall,
+            "fps_received": round(self.received_rate.rate(), 2),
+            "frames_received": stats.frames_received,
+            "frames_sampled": stats.frames_sampled,
+            "frames_dropped": self.slot.dropped,
+            "decode_errors": stats.decode_errors,
+            "reconnects": stats.reconnects,
+            "last_frame_at": stats.last_frame_wall,
+            "last_frame_age_s": (
+                round(now - stats.last_frame_wall, 3) if stats.last_frame_wall else None
+            ),
+            "first_frame_at": stats.first_frame_wall,
+            "time_to_first_frame_s": stats.time_to_first_frame_s,
+            "width": stats.width,
+            "height": stats.height,
+        }

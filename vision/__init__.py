@@ -1,0 +1,1 @@
+"""Detection and incident rules: frames in, incident events out."""

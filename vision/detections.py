@@ -1,0 +1,67 @@
+"""Detections of one frame as parallel NumPy arrays, in original-frame pixels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Boxes found in one frame.
+
+    `xyxy` holds (x1, y1, x2, y2) per row in pixels of the original frame, `scores`
+    the confidence 0..1 and `class_ids` indexes into `class_names`.
+    """
+
+    xyxy: np.ndarray
+    scores: np.ndarray
+    class_ids: np.ndarray
+    class_names: tuple[str, ...]
+
+    @classmethod
+    def empty(cls, class_names: tuple[str, ...]) -> Detections:
+        return cls(
+            xyxy=np.zeros((0, 4), np.float32),
+            scores=np.zeros((0,), np.float32),
+            class_ids=np.zeros((0,), np.int64),
+            class_names=class_names,
+        )
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.class_names[i] for i in self.class_ids]
+
+    def select(self, mask: np.ndarray) -> Detections:
+        return Detections(
+            xyxy=self.xyxy[mask],
+            scores=self.scores[mask],
+            class_ids=self.class_ids[mask],
+            class_names=self.class_names,
+        )
+
+    def of_classes(self, names: frozenset[str] | set[str]) -> Detections:
+        wanted = [i for i, name in enumerate(self.class_names) if name in names]
+        return self.select(np.isin(self.class_ids, wanted))
+
+    def bottom_centres(self) -> np.ndarray:
+        """Return (N, 2) points where each box touches the ground, in pixels."""
+        x = (self.xyxy[:, 0] + self.xyxy[:, 2]) / 2.0
+        return np.stack([x, self.xyxy[:, 3]], axis=1)
+
+    def to_records(self) -> list[dict]:
+        """Return JSON-ready boxes: label, score and [x1, y1, x2, y2] in pixels."""
+        return [
+            {
+                "label": self.class_names[int(class_id)],
+                "score": round(float(score), 3),
+                "box": [round(float(v), 1) for v in box],
+            }
+            for box, score, class_id in zip(
+                self.xyxy, self.scores, self.class_ids, strict=True
+            )
+        ]

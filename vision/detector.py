@@ -1,0 +1,206 @@
+"""YOLOX detector on onnxruntime: letterbox, batched inference, decoding and NMS.
+
+Pre- and post-processing follow the YOLOX export in the model manifest: BGR input
+with pixel values 0..255, letterboxed to the top-left of a canvas filled with 114,
+and a raw head output of (batch, anchors, 5 + classes) whose objectness and class
+columns already have the sigmoid applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from models.registry import ModelError, ModelSpec
+from vision.detections import Detections
+
+log = logging.getLogger(__name__)
+
+YOLOX_STRIDES = (8, 16, 32)
+PAD_VALUE = 114.0
+
+
+def yolox_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the (anchors, 2) cell offsets and (anchors, 1) strides of a YOLOX head.
+
+    Levels come in stride order; within a level y is the outer loop, x the inner.
+    """
+    offsets, strides = [], []
+    for stride in YOLOX_STRIDES:
+        rows, cols = height // stride, width // stride
+        ys, xs = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+        offsets.append(np.stack([xs.ravel(), ys.ravel()], axis=1))
+        strides.append(np.full((rows * cols, 1), stride))
+    return (
+        np.concatenate(offsets).astype(np.float32),
+        np.concatenate(strides).astype(np.float32),
+    )
+
+
+def letterbox_into(image: np.ndarray, target: np.ndarray) -> float:
+    """Resize `image` (H, W, 3 BGR uint8) into `target` (3, h, w float32) in place.
+
+    The image keeps its aspect ratio and sits at the top-left; the rest is set to
+    114. Returns the scale factor from original to model pixels.
+    """
+    _, target_h, target_w = target.shape
+    height, width = image.shape[:2]
+    scale = min(target_h / height, target_w / width)
+    new_w, new_h = round(width * scale), round(height * scale)
+
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    target[:, :new_h, :new_w] = resized.transpose(2, 0, 1)
+    target[:, new_h:, :] = PAD_VALUE
+    target[:, :new_h, new_w:] = PAD_VALUE
+    return scale
+
+
+def choose_providers(requested: Sequence[str]) -> list[str]:
+    """Return the requested execution providers, or raise ModelError naming a
+    provider that this onnxruntime build does not offer."""
+    available = ort.get_available_providers()
+    for name in requested:
+        if name not in available:
+            raise ModelError(
+                f"model.providers: {name!r} is not available in this onnxruntime "
+                f"build (available: {', '.join(available)})"
+            )
+    return list(requested)
+
+
+class Detector:
+    """Run a YOLOX model on batches of BGR frames and return Detections per frame.
+
+    Thread-safe: calls are serialised because the preallocated input buffer is
+    shared. One inference core thread is the normal caller.
+    """
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        providers: Sequence[str] = ("CPUExecutionProvider",),
+        score_threshold: float = 0.3,
+        nms_iou: float = 0.45,
+        max_batch: int = 8,
+        intra_op_threads: int = 0,
+        keep_classes: Sequence[str] | None = None,
+    ) -> None:
+        if spec.family != "yolox":
+            raise ModelError(f"model.name: family {spec.family!r} is not supported")
+        self.spec = spec
+        self.score_threshold = score_threshold
+        self.nms_iou = nms_iou
+        self.max_batch = max_batch if spec.dynamic_batch else 1
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = intra_op_threads or min(4, os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(
+                str(spec.path), options, providers=choose_providers(providers)
+            )
+        except ort.capi.onnxruntime_pybind11_state.Fail as error:
+            raise ModelError(
+                f"model.dir: cannot load {str(spec.path)!r}: {error}"
+            ) from error
+        self._input_name = self._session.get_inputs()[0].name
+        self.providers = self._session.get_providers()
+
+        self._buffer = np.empty(
+            (self.max_batch, 3, spec.input_height, spec.input_width), np.float32
+        )
+        self._offsets, self._strides = yolox_grid(spec.input_height, spec.input_width)
+        if keep_classes is None:
+            self._keep = np.ones(len(spec.class_names), bool)
+        else:
+            unknown = set(keep_classes) - set(spec.class_names)
+            if unknown:
+                raise ModelError(
+                    f"model.classes: {sorted(unknown)} are not classes of {spec.name!r}"
+                )
+            self._keep = np.isin(spec.class_names, list(keep_classes))
+        self._lock = threading.Lock()
+        log.info(
+            "loaded model %s (%s) on %s, max batch %d",
+            spec.name,
+            spec.path.name,
+            ",".join(self.providers),
+            self.max_batch,
+        )
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.spec.class_names
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Detect objects in BGR uint8 frames of any size, batching as allowed."""
+        results: list[Detections] = []
+        with self._lock:
+            for start in range(0, len(images), self.max_batch):
+                results.extend(
+                    self._detect_chunk(images[start : start + self.max_batch])
+                )
+        return results
+
+    def _detect_chunk(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        count = len(images)
+        scales = [
+            letterbox_into(image, self._buffer[i]) for i, image in enumerate(images)
+        ]
+        (raw,) = self._session.run(None, {self._input_name: self._buffer[:count]})
+        return [
+            self._decode(raw[i], scales[i], images[i].shape[:2]) for i in range(count)
+        ]
+
+    def _decode(
+        self, raw: np.ndarray, scale: float, frame_shape: tuple[int, int]
+    ) -> Detections:
+        objectness = raw[:, 4]
+        # The score is objectness times class probability, so no cell whose
+        # objectness is below the threshold can pass; skipping them first saves
+        # most of the work.
+        candidates = np.flatnonzero(objectness >= self.score_threshold)
+        if candidates.size == 0:
+            return Detections.empty(self.class_names)
+        rows = raw[candidates]
+        class_probs = rows[:, 5:]
+        class_ids = class_probs.argmax(axis=1)
+        scores = rows[:, 4] * class_probs[np.arange(len(rows)), class_ids]
+        keep = (scores >= self.score_threshold) & self._keep[class_ids]
+        if not keep.any():
+            return Detections.empty(self.class_names)
+        rows, class_ids, scores = rows[keep], class_ids[keep], scores[keep]
+        cells = candidates[keep]
+
+        strides = self._strides[cells]
+        centres = (rows[:, :2] + self._offsets[cells]) * strides
+        sizes = np.exp(rows[:, 2:4]) * strides
+        xyxy = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1)
+        xyxy /= scale
+        height, width = frame_shape
+        np.clip(xyxy[:, 0::2], 0, width, out=xyxy[:, 0::2])
+        np.clip(xyxy[:, 1::2], 0, height, out=xyxy[:, 1::2])
+
+        xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
+        kept = cv2.dnn.NMSBoxesBatched(
+            xywh.tolist(),
+            scores.tolist(),
+            class_ids.tolist(),
+            self.score_threshold,
+            self.nms_iou,
+        )
+        kept = np.asarray(kept, dtype=np.int64).reshape(-1)
+        order = kept[np.argsort(-scores[kept])]
+        return Detections(
+            xyxy=xyxy[order].astype(np.float32),
+            scores=scores[order].astype(np.float32),
+            class_ids=class_ids[order].astype(np.int64),
+            class_names=self.class_names,
+        )
