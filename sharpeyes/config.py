@@ -305,12 +305,14 @@ def describe_error(error: dict) -> str:
     if error["type"] == "missing":
         return f"{location}: missing required key"
     if error["type"] == "extra_forbidden":
-        return f"{location}: unknown key (value {safe_repr(location, value)})"
+        return f"{location}: unknown key (value {safe_repr(value)})"
     message = error["msg"].removeprefix("Value error, ")
-    return f"{location}: {message} (got {safe_repr(location, value)})"
+    if isinstance(value, dict | list):
+        return f"{location}: {message}"
+    return f"{location}: {message} (got {safe_repr(value)})"
 
 
-def safe_repr(location: str, value: object) -> str:
+def safe_repr(value: object) -> str:
     """Repr of a config value for an error message, with URL passwords hidden."""
     if isinstance(value, dict):
         return "{...}"

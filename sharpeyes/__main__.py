@@ -1,0 +1,5 @@
+import sys
+
+from sharpeyes.cli import main
+
+sys.exit(main())

@@ -1,0 +1,90 @@
+"""The YOLOX detector on real images, against the boxes in the model card."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from models.registry import load_model_spec
+from tests.conftest import media
+from vision.detector import Detector, letterbox_into
+
+# COCO val2017 image 1584: a red double-decker bus with two more buses and three
+# pedestrians. Expected boxes (x1, y1, x2, y2) at score >= 0.3, per-class NMS 0.45.
+COCO_1584 = [
+    ("bus", 0.95, (131, 85, 526, 536)),
+    ("bus", 0.87, (567, 316, 611, 399)),
+    ("bus", 0.87, (509, 315, 569, 385)),
+    ("person", 0.66, (78, 376, 99, 431)),
+    ("person", 0.41, (114, 377, 129, 431)),
+    ("person", 0.32, (102, 383, 122, 430)),
+]
+
+
+@pytest.fixture(scope="module")
+def detector(model_dir) -> Detector:
+    return Detector(load_model_spec("yolox_nano", model_dir), max_batch=4)
+
+
+def test_coco_buses_and_people(detector):
+    image = cv2.imread(str(media("coco_val2017_000000001584.jpg")))
+    found = detector.detect([image])[0]
+
+    assert len(found) == len(COCO_1584)
+    for label, score, box in COCO_1584:
+        matches = [
+            i
+            for i in range(len(found))
+            if found.labels[i] == label and np.allclose(found.xyxy[i], box, atol=1.5)
+        ]
+        assert matches, f"no {label} at {box}; found {found.to_records()}"
+        assert found.scores[matches[0]] == pytest.approx(score, abs=0.01)
+
+
+def test_batch_matches_single_runs(detector):
+    images = [
+        cv2.imread(str(media("coco_val2017_000000001584.jpg"))),
+        cv2.imread(str(media("darknet_dog.jpg"))),
+        cv2.imread(str(media("stills/dump_truck_dust_1.jpg"))),
+        cv2.imread(str(media("stills/dump_truck_dust_2.jpg"))),
+        cv2.imread(str(media("darknet_dog.jpg")))[::2, ::2].copy(),
+    ]
+    # Five images with max_batch 4 also exercises a split into 4 + 1.
+    batched = detector.detect(images)
+    single = [detector.detect([image])[0] for image in images]
+
+    assert len(batched) == len(images)
+    for one, many in zip(single, batched, strict=True):
+        assert one.labels == many.labels
+        np.testing.assert_allclose(one.xyxy, many.xyxy, atol=1e-3)
+        np.testing.assert_allclose(one.scores, many.scores, atol=1e-5)
+
+
+def test_fixed_batch_model_runs_one_by_one(model_dir):
+    fixed = Detector(load_model_spec("yolox_nano_fixed", model_dir), max_batch=8)
+    image = cv2.imread(str(media("darknet_dog.jpg")))
+
+    results = fixed.detect([image, image])
+
+    assert fixed.max_batch == 1
+    assert [r.labels for r in results] == [["dog", "bicycle", "car", "truck"]] * 2
+
+
+def test_letterbox_pads_right_and_bottom():
+    image = np.full((100, 200, 3), 7, np.uint8)
+    target = np.zeros((3, 416, 416), np.float32)
+
+    scale = letterbox_into(image, target)
+
+    assert scale == pytest.approx(416 / 200)
+    assert target[:, :208, :].max() == 7
+    assert (target[:, 208:, :] == 114).all()
+
+
+def test_class_filter_keeps_only_named(model_dir):
+    spec = load_model_spec("yolox_nano", model_dir)
+    people = Detector(spec, keep_classes=["person"])
+    image = cv2.imread(str(media("coco_val2017_000000001584.jpg")))
+
+    assert people.detect([image])[0].labels == ["person"] * 3
