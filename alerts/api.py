@@ -90,6 +90,13 @@ class CameraStatus(BaseModel):
     decode_errors: int
     reconnects: int
     last_frame_at: str | None
+    first_frame_at: str | None = Field(
+        description="Arrival of the first frame of the current connection."
+    )
+    stream_started_at: str | None = Field(
+        description="Estimated capture time of that first frame, from the stream's "
+        "timestamps; earlier than first_frame_at by the buffering delay."
+    )
     last_frame_age_s: float | None = Field(description="Seconds since the last frame.")
     time_to_first_frame_s: float | None
     width: int | None
@@ -133,6 +140,8 @@ def camera_view(camera_id: str, status: dict[str, Any], stale: bool) -> CameraSt
         decode_errors=status.get("decode_errors", 0),
         reconnects=status.get("reconnects", 0),
         last_frame_at=iso_utc(last),
+        first_frame_at=iso_utc(status.get("first_frame_at")),
+        stream_started_at=iso_utc(status.get("stream_started_at")),
         last_frame_age_s=round(now - last, 3) if last else None,
         time_to_first_frame_s=status.get("time_to_first_frame_s"),
         width=status.get("width"),

@@ -61,3 +61,74 @@ def as_detections(
         class_ids=np.zeros(count, np.int64),
         class_names=PERSON_ONLY,
     )
+
+
+@dataclass(frozen=True)
+class IncidentSpan:
+    """When an incident opened and when its condition ended, in media seconds."""
+
+    opened_s: float
+    ended_s: float | None
+    closed: bool
+
+
+def gathering_spans_from_ground_truth(
+    frames: dict[int, GroundTruthFrame],
+    frame_count: int,
+    fps: float,
+    size: tuple[int, int],
+    rule_config,
+    zone,
+) -> list[IncidentSpan]:
+    """Run the gathering rule on ground-truth boxes; return the incidents it opens.
+
+    Using the rule itself, not a count threshold, gives the expected incidents the
+    same min_seconds and quiet_seconds delays as the detector's.
+    """
+    from vision.rules import CameraInfo, GatheringRule, Observation
+
+    rule = GatheringRule(CameraInfo("gt", "other", ""), 0, rule_config, zone)
+    events = []
+    obs = None
+    for index in range(frame_count):
+        t = index / fps
+        obs = Observation(t=t, wall=t, width=size[0], height=size[1], media_s=t)
+        events += rule.update(as_detections(frames.get(index)), obs)
+    if obs is not None:
+        events += rule.finish(obs, "end of file")
+    return spans_from_events([event.to_dict() for event in events], origin_s=0.0)
+
+
+def spans_from_events(
+    records: list[dict], origin_s: float | None = None
+) -> list[IncidentSpan]:
+    """Pair open and close event records by incident id into spans.
+
+    `origin_s` is the Unix time of media time 0. When it is None, each record's own
+    origin is taken from its `updated_at` minus its `media_time_s`, as written by
+    `sharpeyes analyze`.
+    """
+    from datetime import datetime
+
+    def unix(value: str) -> float:
+        return datetime.fromisoformat(value).timestamp()
+
+    spans: dict[str, dict] = {}
+    for record in records:
+        origin = origin_s
+        if origin is None:
+            origin = unix(record["updated_at"]) - record["media_time_s"]
+        span = spans.setdefault(
+            record["id"], {"opened": None, "ended": None, "closed": False}
+        )
+        if record["state"] == "open":
+            span["opened"] = unix(record["updated_at"]) - origin
+        elif record["state"] == "close":
+            span["closed"] = True
+            if record["ended_at"] is not None:
+                span["ended"] = unix(record["ended_at"]) - origin
+    return [
+        IncidentSpan(opened_s=s["opened"], ended_s=s["ended"], closed=s["closed"])
+        for s in spans.values()
+        if s["opened"] is not None
+    ]

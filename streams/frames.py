@@ -14,9 +14,10 @@ import numpy as np
 class Frame:
     """One decoded frame chosen for analysis.
 
-    `monotonic_s` is the arrival time on this host's monotonic clock, used for
-    durations; `wall_s` is the arrival time in Unix seconds, used for timestamps.
-    `media_s` is the presentation time within the stream, when known.
+    `monotonic_s` is the estimated capture time on this host's monotonic clock
+    (see StreamClock), used for durations; `wall_s` is the same instant in Unix
+    seconds, used for timestamps. `media_s` is the presentation time from the
+    first frame of the current connection, when the stream carries timestamps.
     """
 
     camera_id: str
@@ -115,3 +116,48 @@ class RateMeter:
     def _trim(self, now: float) -> None:
         while self._times and self._times[0] < now - self.window_s:
             self._times.popleft()
+
+
+class StreamClock:
+    """Map a stream's presentation times onto this host's monotonic clock.
+
+    A frame cannot arrive before it was captured, so the smallest seen value of
+    (arrival - pts) is the best estimate of the offset between the two clocks: it
+    comes from the frame that waited least in network and decoder buffers. This
+    keeps the frames that FFmpeg buffers while probing a new stream, which arrive
+    in a burst, spread out on their real timeline. When the stream falls more than
+    MAX_LAG_S behind that estimate (camera clock drift or a timestamp jump), the
+    offset is taken from the current frame again. Mapped times never go backwards.
+    """
+
+    MAX_LAG_S = 5.0
+
+    def __init__(self) -> None:
+        self._offset: float | None = None
+        self._last: float | None = None
+
+    def reset(self) -> None:
+        self._offset = None
+        self._last = None
+
+    @property
+    def offset(self) -> float | None:
+        """Monotonic time that corresponds to presentation time 0."""
+        return self._offset
+
+    def map(self, pts_s: float | None, arrival_s: float) -> float:
+        if pts_s is None:
+            mapped = arrival_s
+        else:
+            candidate = arrival_s - pts_s
+            if (
+                self._offset is None
+                or candidate < self._offset
+                or candidate - self._offset > self.MAX_LAG_S
+            ):
+                self._offset = candidate
+            mapped = pts_s + self._offset
+        if self._last is not None and mapped < self._last:
+            mapped = self._last
+        self._last = mapped
+        return mapped

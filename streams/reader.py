@@ -21,7 +21,13 @@ from pathlib import Path
 import av
 import av.error
 
-from streams.frames import Frame, FrameSampler, LatestFrameSlot, RateMeter
+from streams.frames import (
+    Frame,
+    FrameSampler,
+    LatestFrameSlot,
+    RateMeter,
+    StreamClock,
+)
 from streams.urls import redact_text, redact_url, url_secrets
 
 log = logging.getLogger(__name__)
@@ -72,6 +78,7 @@ class ReaderStats:
     time_to_first_frame_s: float | None = None
     width: int | None = None
     height: int | None = None
+    stream_started_wall: float | None = None
 
 
 def is_file_url(url: str) -> bool:
@@ -165,6 +172,8 @@ class CameraReader(threading.Thread):
         self._on_disconnect = on_disconnect
         self._stop_event = threading.Event()
         self._sampler = FrameSampler(settings.detect_fps)
+        self._clock = StreamClock()
+        self._first_pts: float | None = None
         self._secrets = url_secrets(settings.url)
         self._last_decode_log = 0.0
         self._decode_errors_unlogged = 0
@@ -226,7 +235,10 @@ class CameraReader(threading.Thread):
     def _read_once(self) -> None:
         self.stats.connect_started_mono = time.monotonic()
         self.stats.first_frame_wall = None
+        self.stats.stream_started_wall = None
         self._sampler.reset()
+        self._clock.reset()
+        self._first_pts = None
         self.log.info("opening %s", self.safe_url)
         container = open_stream(self.settings)
         try:
@@ -259,8 +271,20 @@ class CameraReader(threading.Thread):
             self.log.info("resolution changed to %dx%d", frame.width, frame.height)
         stats.width, stats.height = frame.width, frame.height
 
-        media_s = float(frame.time) if frame.time is not None else None
-        if not self._sampler.due(now_mono):
+        # Time the frame on the stream's own clock, so that frames that arrive in
+        # a burst keep their real spacing for the sampler and the rules.
+        media_s = None
+        if frame.time is not None:
+            if self._first_pts is None:
+                self._first_pts = float(frame.time)
+            media_s = float(frame.time) - self._first_pts
+        captured_mono = self._clock.map(media_s, now_mono)
+        wall_minus_mono = now_wall - now_mono
+        captured_wall = captured_mono + wall_minus_mono
+        if self._clock.offset is not None:
+            stats.stream_started_wall = self._clock.offset + wall_minus_mono
+
+        if not self._sampler.due(captured_mono):
             return
         stats.frames_sampled += 1
         self._frame_index += 1
@@ -268,8 +292,8 @@ class CameraReader(threading.Thread):
             Frame(
                 camera_id=self.camera_id,
                 image=frame.to_ndarray(format="bgr24"),
-                monotonic_s=now_mono,
-                wall_s=now_wall,
+                monotonic_s=captured_mono,
+                wall_s=captured_wall,
                 media_s=media_s,
                 index=self._frame_index,
             )
@@ -313,6 +337,7 @@ class CameraReader(threading.Thread):
                 round(now - stats.last_frame_wall, 3) if stats.last_frame_wall else None
             ),
             "first_frame_at": stats.first_frame_wall,
+            "stream_started_at": stats.stream_started_wall,
             "time_to_first_frame_s": stats.time_to_first_frame_s,
             "width": stats.width,
             "height": stats.height,

@@ -1,0 +1,100 @@
+"""`sharpeyes analyze` on real footage, against MOT ground truth."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from benchmarks.mot import spans_from_events
+from tests.conftest import media, run_cli
+from tests.footage import (
+    PETS_CLIP,
+    PETS_FRAMES,
+    PETS_FPS,
+    assert_spans_match,
+    pets_camera,
+    pets_expected_spans,
+)
+
+
+def write_config(tmp_path, model_dir, cameras: dict):
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": str(tmp_path / "data"),
+                "model": {"name": "yolox_nano", "dir": str(model_dir)},
+                "cameras": cameras,
+            }
+        )
+    )
+    return path
+
+
+def analyze(config, camera: str, clip: str) -> list[dict]:
+    result = run_cli(
+        "analyze", str(media(clip)), "--config", str(config), "--camera", camera
+    )
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_pets_gatherings_match_ground_truth(tmp_path, model_dir):
+    config = write_config(
+        tmp_path, model_dir, {"plaza": pets_camera("rtsp://127.0.0.1/x")}
+    )
+    expected = pets_expected_spans()
+
+    records = analyze(config, "plaza", PETS_CLIP)
+
+    assert len(expected) >= 1
+    assert_spans_match(expected, spans_from_events(records), PETS_FRAMES / PETS_FPS)
+    for record in records:
+        assert record["camera_id"] == "plaza"
+        assert record["kind"] == "gathering"
+        assert record["started_at"].endswith("+00:00")
+        assert record["peak_count"] >= 5
+        assert len(record["boxes"]) == record["peak_count"]
+
+
+def test_pets_events_follow_lifecycle(tmp_path, model_dir):
+    config = write_config(
+        tmp_path, model_dir, {"plaza": pets_camera("rtsp://127.0.0.1/x")}
+    )
+
+    records = analyze(config, "plaza", PETS_CLIP)
+
+    by_id: dict[str, list[str]] = {}
+    for record in records:
+        by_id.setdefault(record["id"], []).append(record["state"])
+    for states in by_id.values():
+        assert states[0] == "open"
+        assert states[-1] == "close"
+        assert set(states[1:-1]) <= {"update"}
+
+
+def test_indoor_one_by_one_has_no_gathering(tmp_path, model_dir):
+    camera = {
+        "url": "rtsp://127.0.0.1/x",
+        "detect_fps": 5,
+        "rules": [{"kind": "gathering", "min_people": 3, "min_seconds": 5}],
+    }
+    config = write_config(tmp_path, model_dir, {"hall": camera})
+
+    records = analyze(config, "hall", "indoor_one_by_one_people.mp4")
+
+    assert records == []
+
+
+def test_unknown_camera_rejected(tmp_path, model_dir):
+    config = write_config(
+        tmp_path, model_dir, {"plaza": pets_camera("rtsp://127.0.0.1/x")}
+    )
+
+    result = run_cli(
+        "analyze", str(media(PETS_CLIP)), "--config", str(config), "--camera", "gate"
+    )
+
+    assert result.returncode == 2
+    assert "'gate'" in result.stderr
