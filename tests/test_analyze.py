@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from benchmarks.mot import spans_from_events
 from tests.conftest import media, run_cli
 from tests.footage import (
     PETS_CLIP,
-    PETS_FRAMES,
     PETS_FPS,
+    PETS_FRAMES,
     assert_spans_match,
     pets_camera,
     pets_expected_spans,
@@ -40,17 +41,23 @@ def analyze(config, camera: str, clip: str) -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
-def test_pets_gatherings_match_ground_truth(tmp_path, model_dir):
-    config = write_config(
-        tmp_path, model_dir, {"plaza": pets_camera("rtsp://127.0.0.1/x")}
-    )
+@pytest.fixture(scope="module")
+def pets_records(tmp_path_factory, model_dir) -> list[dict]:
+    """Events of one analyze run over the PETS clip, shared by the tests below."""
+    tmp_path = tmp_path_factory.mktemp("pets")
+    camera = pets_camera("rtsp://127.0.0.1/x")
+    config = write_config(tmp_path, model_dir, {"plaza": camera})
+    return analyze(config, "plaza", PETS_CLIP)
+
+
+def test_pets_gatherings_match_ground_truth(pets_records):
     expected = pets_expected_spans()
 
-    records = analyze(config, "plaza", PETS_CLIP)
+    spans = spans_from_events(pets_records)
 
     assert len(expected) >= 1
-    assert_spans_match(expected, spans_from_events(records), PETS_FRAMES / PETS_FPS)
-    for record in records:
+    assert_spans_match(expected, spans, PETS_FRAMES / PETS_FPS)
+    for record in pets_records:
         assert record["camera_id"] == "plaza"
         assert record["kind"] == "gathering"
         assert record["started_at"].endswith("+00:00")
@@ -58,15 +65,9 @@ def test_pets_gatherings_match_ground_truth(tmp_path, model_dir):
         assert len(record["boxes"]) == record["peak_count"]
 
 
-def test_pets_events_follow_lifecycle(tmp_path, model_dir):
-    config = write_config(
-        tmp_path, model_dir, {"plaza": pets_camera("rtsp://127.0.0.1/x")}
-    )
-
-    records = analyze(config, "plaza", PETS_CLIP)
-
+def test_pets_events_follow_lifecycle(pets_records):
     by_id: dict[str, list[str]] = {}
-    for record in records:
+    for record in pets_records:
         by_id.setdefault(record["id"], []).append(record["state"])
     for states in by_id.values():
         assert states[0] == "open"

@@ -1,4 +1,4 @@
-"""Config validation: each bad input exits non-zero with one line naming key and value."""
+"""Config validation: a bad input exits non-zero with one line naming key and value."""
 
 from __future__ import annotations
 
