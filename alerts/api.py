@@ -13,9 +13,11 @@ from typing import Any, Literal
 
 import redis
 from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
+from alerts.metrics import build_registry
 from alerts.store import AlertQuery, AlertStore
 from vision.incidents import iso_utc
 
@@ -98,6 +100,13 @@ class CameraStatus(BaseModel):
         "timestamps; earlier than first_frame_at by the buffering delay."
     )
     last_frame_age_s: float | None = Field(description="Seconds since the last frame.")
+    latency_s: float | None = Field(
+        description="Seconds from capture to rules done for the latest analysed frame."
+    )
+    keyframes_only: bool = Field(description="Whether low-power mode is on.")
+    main_url: str | None = Field(
+        description="Main stream kept for evidence, credentials removed."
+    )
     time_to_first_frame_s: float | None
     width: int | None
     height: int | None
@@ -143,6 +152,9 @@ def camera_view(camera_id: str, status: dict[str, Any], stale: bool) -> CameraSt
         first_frame_at=iso_utc(status.get("first_frame_at")),
         stream_started_at=iso_utc(status.get("stream_started_at")),
         last_frame_age_s=round(now - last, 3) if last else None,
+        latency_s=status.get("latency_s"),
+        keyframes_only=status.get("keyframes_only", False),
+        main_url=status.get("main_url"),
         time_to_first_frame_s=status.get("time_to_first_frame_s"),
         width=status.get("width"),
         height=status.get("height"),
@@ -161,6 +173,15 @@ def create_app(store: AlertStore) -> FastAPI:
         log.warning("Redis request failed: %s", error)
         return JSONResponse(
             status_code=503, content={"detail": "alert store (Redis) unavailable"}
+        )
+
+    registry = build_registry(store, HEARTBEAT_STALE_S)
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        """Prometheus text exposition of camera, detector and alert counters."""
+        return PlainTextResponse(
+            generate_latest(registry), media_type=CONTENT_TYPE_LATEST
         )
 
     @app.get("/healthz", response_model=Health)

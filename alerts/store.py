@@ -10,6 +10,7 @@ Keys, under a prefix (default `sharpeyes`):
 - `<prefix>:event-seen:<event id>`: marks an event as stored, so a retried publish
   adds nothing twice;
 - `<prefix>:cameras`: hash of camera id to the reader's status JSON;
+- `<prefix>:pipeline`: JSON counters of the inference core and the publisher;
 - `<prefix>:heartbeat`: Unix time of the pipeline's last status write.
 """
 
@@ -171,9 +172,16 @@ class AlertStore:
             removed += 1
         return removed
 
-    def write_camera_status(self, statuses: dict[str, dict[str, Any]]) -> None:
+    def write_camera_status(
+        self,
+        statuses: dict[str, dict[str, Any]],
+        pipeline_stats: dict[str, Any] | None = None,
+    ) -> None:
+        """Replace the cameras' status, store pipeline counters, and beat the heart."""
         key = f"{self.prefix}:cameras"
         pipe = self.client.pipeline()
+        if pipeline_stats is not None:
+            pipe.set(f"{self.prefix}:pipeline", json.dumps(pipeline_stats))
         pipe.delete(key)
         if statuses:
             pipe.hset(
@@ -182,6 +190,10 @@ class AlertStore:
             )
         pipe.set(f"{self.prefix}:heartbeat", time.time())
         pipe.execute()
+
+    def read_pipeline_stats(self) -> dict[str, Any]:
+        raw = self.client.get(f"{self.prefix}:pipeline")
+        return json.loads(raw) if raw else {}
 
     def read_camera_status(self) -> tuple[dict[str, dict[str, Any]], float | None]:
         """Return the cameras' last reported status and the pipeline heartbeat time."""

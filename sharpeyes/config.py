@@ -142,10 +142,20 @@ class CameraConfig(StrictModel):
         default=1.0, gt=0.0, le=60.0, description="First reconnect delay (seconds)."
     )
     retry_max_s: float = Field(
-        default=30.0,
+        default=8.0,
         gt=0.0,
         le=3600.0,
         description="Cap of the exponentially growing reconnect delay (seconds).",
+    )
+    keyframes_only: bool = Field(
+        default=False,
+        description="Low-power mode: decode only keyframes, so at most one frame "
+        "per GOP is analysed.",
+    )
+    main_url: str | None = Field(
+        default=None,
+        description="Full-resolution main stream kept for evidence while `url` "
+        "(a low-resolution sub-stream) is analysed. May contain ${VAR} references.",
     )
     zones: dict[str, ZoneConfig] = Field(
         default_factory=dict, description="Named zones, used by rules."
@@ -154,9 +164,11 @@ class CameraConfig(StrictModel):
         default_factory=list, description="Incident rules evaluated on this camera."
     )
 
-    @field_validator("url")
+    @field_validator("url", "main_url")
     @classmethod
-    def _check_url(cls, value: str) -> str:
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         value = value.strip()
         if not value:
             raise ValueError("must not be empty")

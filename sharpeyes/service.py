@@ -74,6 +74,7 @@ def stream_settings(camera: CameraConfig) -> StreamSettings:
         read_timeout_s=camera.read_timeout_s,
         retry_initial_s=camera.retry_initial_s,
         retry_max_s=camera.retry_max_s,
+        keyframes_only=camera.keyframes_only,
     )
 
 
@@ -188,9 +189,34 @@ class Service:
                 detect_fps=runtime.config.detect_fps,
                 fps_analysed=round(self.core.analysed_rate(camera_id), 2),
                 frames_analysed=self.core.analysed_count(camera_id),
+                latency_s=self.core.latency(camera_id),
+                keyframes_only=runtime.config.keyframes_only,
+                main_url=(
+                    redact_url(runtime.config.main_url)
+                    if runtime.config.main_url
+                    else None
+                ),
             )
             statuses[camera_id] = status
         return statuses
+
+    def pipeline_stats(self) -> dict:
+        core = self.core.stats
+        return {
+            "core": {
+                "batches": core.batches,
+                "frames": core.frames,
+                "inference_s": round(core.inference_s, 3),
+                "batch_sizes": {str(k): v for k, v in core.batch_sizes.items()},
+                "errors": core.errors,
+            },
+            "publisher": {
+                "published": self.publisher.published,
+                "duplicates": self.publisher.duplicates,
+                "failures": self.publisher.failures,
+                "pending": self.publisher.pending,
+            },
+        }
 
     def _start_api(self) -> None:
         app = create_app(self.store)
@@ -221,7 +247,9 @@ class Service:
             while not self._stop_event.wait(STATUS_INTERVAL_S):
                 self._expire_incidents()
                 try:
-                    self.store.write_camera_status(self.camera_status())
+                    self.store.write_camera_status(
+                        self.camera_status(), self.pipeline_stats()
+                    )
                     if time.monotonic() - last_purge > PURGE_INTERVAL_S:
                         cutoff = time.time() - self.config.alerts.retention_days * 86400
                         removed = self.store.purge_closed_before(cutoff)

@@ -42,9 +42,15 @@ FAILED_RETRY_S = 300.0
 DECODE_ERROR_LOG_INTERVAL_S = 30.0
 
 
+# Decode errors within this window show a streaming camera as `degraded`.
+DEGRADED_WINDOW_S = 10.0
+
+
 class CameraState(enum.StrEnum):
     CONNECTING = "connecting"
     STREAMING = "streaming"
+    DEGRADED = "degraded"  # streaming, with decode errors in the last 10 s
+    STALLED = "stalled"  # the stream went silent; waiting to reconnect
     RECONNECTING = "reconnecting"
     FAILED = "failed"
     STOPPED = "stopped"
@@ -60,7 +66,8 @@ class StreamSettings:
     open_timeout_s: float = 10.0
     read_timeout_s: float = 5.0
     retry_initial_s: float = 1.0
-    retry_max_s: float = 30.0
+    retry_max_s: float = 8.0
+    keyframes_only: bool = False
 
 
 @dataclass
@@ -71,6 +78,7 @@ class ReaderStats:
     frames_received: int = 0
     frames_sampled: int = 0
     decode_errors: int = 0
+    last_decode_error_mono: float | None = None
     reconnects: int = 0
     last_frame_wall: float | None = None
     first_frame_wall: float | None = None
@@ -101,6 +109,9 @@ def open_stream(settings: StreamSettings) -> av.container.InputContainer:
         "rtsp_transport": settings.transport,
         # Socket I/O timeout inside the RTSP demuxer, in microseconds.
         "timeout": str(int(settings.read_timeout_s * 1_000_000)),
+        # Probe for at most 1 s of media: RTSP cameras describe H.264 in the SDP,
+        # and FFmpeg's default of 5 s delays every connect.
+        "analyzeduration": "1000000",
     }
     return av.open(
         settings.url,
@@ -111,14 +122,20 @@ def open_stream(settings: StreamSettings) -> av.container.InputContainer:
 
 
 def decode_video(
-    container: av.container.InputContainer, on_decode_error=None
+    container: av.container.InputContainer,
+    on_decode_error=None,
+    keyframes_only: bool = False,
 ) -> Iterator[av.VideoFrame]:
     """Yield decoded frames of the first video stream until the stream ends.
 
-    Packets that fail to decode are reported to `on_decode_error` and skipped, so a
-    damaged frame is never handed on.
+    Packets that fail to decode, and frames the decoder marks as corrupt, are
+    reported to `on_decode_error` and skipped, so a damaged frame is never handed
+    on. With `keyframes_only` the decoder skips every frame but keyframes, which
+    costs a fraction of full decoding.
     """
     stream = container.streams.video[0]
+    if keyframes_only:
+        stream.codec_context.skip_frame = "NONKEY"
     for packet in container.demux(stream):
         try:
             frames = packet.decode()
@@ -126,7 +143,12 @@ def decode_video(
             if on_decode_error is not None:
                 on_decode_error(error)
             continue
-        yield from frames
+        for frame in frames:
+            if frame.is_corrupt:
+                if on_decode_error is not None:
+                    on_decode_error(ValueError("decoder marked the frame corrupt"))
+                continue
+            yield frame
     # Flush frames still held by the decoder.
     try:
         yield from stream.codec_context.decode(None)
@@ -134,8 +156,15 @@ def decode_video(
         pass
 
 
-def classify_error(error: BaseException) -> tuple[str, bool]:
-    """Return a short reason for a stream error and whether retrying can heal it."""
+def classify_error(
+    error: BaseException, elapsed_s: float = 0.0, timeout_s: float = float("inf")
+) -> tuple[str, bool]:
+    """Return a short reason for a stream error and whether retrying can heal it.
+
+    FFmpeg reports an RTSP server that accepts the connection but never answers
+    as invalid data once its socket timeout fires, so any error raised after at
+    least `timeout_s` counts as a time-out.
+    """
     if isinstance(error, av.error.HTTPUnauthorizedError | av.error.HTTPForbiddenError):
         return "authentication rejected", False
     if isinstance(error, av.error.HTTPNotFoundError):
@@ -143,6 +172,8 @@ def classify_error(error: BaseException) -> tuple[str, bool]:
     if isinstance(error, av.error.ConnectionRefusedError | ConnectionRefusedError):
         return "connection refused", True
     if isinstance(error, av.error.ExitError | TimeoutError | av.error.TimeoutError):
+        return "timed out", True
+    if elapsed_s >= timeout_s * 0.95:
         return "timed out", True
     if isinstance(error, av.error.FFmpegError):
         text = (getattr(error, "strerror", None) or str(error)).strip()
@@ -174,6 +205,7 @@ class CameraReader(threading.Thread):
         self._sampler = FrameSampler(settings.detect_fps)
         self._clock = StreamClock()
         self._first_pts: float | None = None
+        self._last_activity_mono = time.monotonic()
         self._secrets = url_secrets(settings.url)
         self._last_decode_log = 0.0
         self._decode_errors_unlogged = 0
@@ -190,24 +222,31 @@ class CameraReader(threading.Thread):
         attempt = 0
         permanent_failures = 0
         while not self._stop_event.is_set():
-            self._set_state(
-                CameraState.CONNECTING if attempt == 0 else CameraState.RECONNECTING,
-                self.stats.reason if attempt else "opening stream",
-            )
+            if attempt:
+                self._set_state(CameraState.RECONNECTING, self.stats.reason)
+            else:
+                self._set_state(CameraState.CONNECTING, "opening stream")
             started = time.monotonic()
             try:
                 self._read_once()
                 reason, healable = "stream ended", True
             except Exception as error:  # noqa: BLE001 - every failure is retried
-                reason, healable = classify_error(error)
+                timeout = (
+                    self.settings.read_timeout_s
+                    if self.stats.first_frame_wall is not None
+                    else min(self.settings.open_timeout_s, self.settings.read_timeout_s)
+                )
+                reason, healable = classify_error(
+                    error, time.monotonic() - self._last_activity_mono, timeout
+                )
                 reason = redact_text(reason, self._secrets)
             if self._stop_event.is_set():
                 break
             if self._on_disconnect is not None:
                 self._on_disconnect(self.camera_id, reason)
 
-            ran_s = time.monotonic() - started
-            if self.stats.first_frame_wall is not None and ran_s >= HEALTHY_AFTER_S:
+            streamed = self.stats.first_frame_wall is not None
+            if streamed and time.monotonic() - started >= HEALTHY_AFTER_S:
                 attempt = 0
             permanent_failures = 0 if healable else permanent_failures + 1
             attempt += 1
@@ -215,17 +254,22 @@ class CameraReader(threading.Thread):
 
             if permanent_failures >= PERMANENT_ERROR_TRIES:
                 delay = FAILED_RETRY_S
-                self._set_state(CameraState.FAILED, reason)
+                state = CameraState.FAILED
             else:
                 base = min(
                     self.settings.retry_max_s,
                     self.settings.retry_initial_s * 2 ** (attempt - 1),
                 )
                 delay = base * random.uniform(0.5, 1.0)
-                self._set_state(CameraState.RECONNECTING, reason)
+                stalled = streamed and reason == "timed out"
+                state = CameraState.STALLED if stalled else CameraState.RECONNECTING
+                if stalled:
+                    reason = f"no data for {self.settings.read_timeout_s:g} s"
+            self._set_state(state, reason)
             self.log.warning(
-                "stream %s lost (%s); reconnecting in %.1f s",
+                "stream %s: %s (%s); retrying in %.1f s",
                 self.safe_url,
+                state.value,
                 reason,
                 delay,
             )
@@ -239,12 +283,17 @@ class CameraReader(threading.Thread):
         self._sampler.reset()
         self._clock.reset()
         self._first_pts = None
+        self._last_activity_mono = time.monotonic()
         self.log.info("opening %s", self.safe_url)
         container = open_stream(self.settings)
         try:
-            for frame in decode_video(container, self._count_decode_error):
+            frames = decode_video(
+                container, self._count_decode_error, self.settings.keyframes_only
+            )
+            for frame in frames:
                 if self._stop_event.is_set():
                     return
+                self._last_activity_mono = time.monotonic()
                 self._handle_frame(frame)
         finally:
             container.close()
@@ -301,6 +350,7 @@ class CameraReader(threading.Thread):
 
     def _count_decode_error(self, error: Exception) -> None:
         self.stats.decode_errors += 1
+        self.stats.last_decode_error_mono = time.monotonic()
         self._decode_errors_unlogged += 1
         now = time.monotonic()
         if now - self._last_decode_log >= DECODE_ERROR_LOG_INTERVAL_S:
@@ -322,9 +372,17 @@ class CameraReader(threading.Thread):
         """Return a JSON-ready snapshot of this reader's state and counters."""
         stats = self.stats
         now = time.time()
+        state = stats.state
+        recent_error = stats.last_decode_error_mono is not None and (
+            time.monotonic() - stats.last_decode_error_mono < DEGRADED_WINDOW_S
+        )
+        if state is CameraState.STREAMING and recent_error:
+            state = CameraState.DEGRADED
         return {
-            "state": stats.state.value,
-            "reason": stats.reason,
+            "state": state.value,
+            "reason": "decode errors in the last 10 s"
+            if recent_error and state is CameraState.DEGRADED
+            else stats.reason,
             "state_since": stats.state_since_wall,
             "fps_received": round(self.received_rate.rate(), 2),
             "frames_received": stats.frames_received,

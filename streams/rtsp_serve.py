@@ -8,7 +8,8 @@ gstreamer1.0-plugins-{base,good,bad,ugly}); it imports nothing from sharpeyes.
     /usr/bin/python3 streams/rtsp_serve.py --port 8554 plaza=clip.mp4 road=road.mp4
 
 Each NAME=FILE becomes rtsp://127.0.0.1:PORT/NAME. H.264 MP4 files are sent as
-they are; other codecs, or --fps/--size, are re-encoded with x264. Every client
+they are (MP4, MPEG-TS and Matroska); other codecs, or --fps/--size, are
+re-encoded with x264. Every client
 gets its own pipeline that starts at the beginning of the file, so a reader that
 reconnects after the end of the file sees the clip again. Once listening the
 script prints one line `READY <port>` and then serves until SIGINT or SIGTERM.
@@ -17,6 +18,7 @@ script prints one line `READY <port>` and then serves until SIGINT or SIGTERM.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -54,11 +56,23 @@ def probe_codec(path: str) -> str:
     return output or "unknown"
 
 
-def launch_line(path: str, fps: float | None, size: str | None, gop: int) -> str:
+DEMUXERS = {
+    ".mp4": "qtdemux",
+    ".mov": "qtdemux",
+    ".ts": "tsdemux",
+    ".mkv": "matroskademux",
+}
+
+
+def launch_line(
+    path: str, fps: float | None, size: str | None, gop: int, drop: float
+) -> str:
     location = path.replace('"', '\\"')
-    if fps is None and size is None and probe_codec(path) == "h264":
+    demuxer = DEMUXERS.get(os.path.splitext(path)[1].lower())
+    loss = f" ! identity drop-probability={drop}" if drop > 0 else ""
+    if demuxer and fps is None and size is None and probe_codec(path) == "h264":
         body = (
-            f'filesrc location="{location}" ! qtdemux ! h264parse ! '
+            f'filesrc location="{location}" ! {demuxer} ! h264parse{loss} ! '
             "rtph264pay name=pay0 pt=96 config-interval=1"
         )
     else:
@@ -74,7 +88,7 @@ def launch_line(path: str, fps: float | None, size: str | None, gop: int) -> str
         body = (
             f'filesrc location="{location}" ! decodebin ! {filters} ! '
             f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} ! "
-            "video/x-h264,profile=constrained-baseline ! "
+            f"video/x-h264,profile=constrained-baseline{loss} ! "
             "rtph264pay name=pay0 pt=96 config-interval=1"
         )
     return f"( {body} )"
@@ -92,8 +106,18 @@ def main() -> int:
         default=50,
         help="keyframe interval when re-encoding (frames)",
     )
-    parser.add_argument("--user", help="require this RTSP user name (basic auth)")
-    parser.add_argument("--password", help="password for --user")
+    parser.add_argument(
+        "--drop-probability",
+        type=float,
+        default=0.0,
+        help="drop this fraction (0..1) of H.264 access units before sending, to "
+        "imitate packet loss",
+    )
+    parser.add_argument(
+        "--reject-auth",
+        action="store_true",
+        help="answer every request with 401 Unauthorized (a camera whose login fails)",
+    )
     parser.add_argument("mounts", nargs="+", metavar="NAME=FILE")
     args = parser.parse_args()
 
@@ -107,25 +131,20 @@ def main() -> int:
         if not sep or not name or not path:
             parser.error(f"mount {item!r} must be NAME=FILE")
         factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(launch_line(path, args.fps, args.size, args.gop))
+        factory.set_launch(
+            launch_line(path, args.fps, args.size, args.gop, args.drop_probability)
+        )
         factory.set_shared(False)
         factory.set_eos_shutdown(True)
-        if args.user:
-            factory.add_role_from_structure(
-                Gst.Structure.from_string(
-                    "user, media.factory.access=(boolean)true, "
-                    "media.factory.construct=(boolean)true"
-                )[0]
-            )
         mounts.add_factory(f"/{name}", factory)
 
-    if args.user:
+    if args.reject_auth:
+        # Require a login that no client has: every request gets 401 Unauthorized.
         auth = GstRtspServer.RTSPAuth()
-        token = GstRtspServer.RTSPToken.new(
-            GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, str, "user"
+        auth.add_basic(
+            GstRtspServer.RTSPAuth.make_basic("nobody", os.urandom(16).hex()),
+            GstRtspServer.RTSPToken(),
         )
-        basic = GstRtspServer.RTSPAuth.make_basic(args.user, args.password or "")
-        auth.add_basic(basic, token)
         server.set_auth(auth)
 
     if server.attach(None) == 0:

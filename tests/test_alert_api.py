@@ -192,3 +192,52 @@ def test_redis_down_gives_503(store, client, redis_server):
 
     assert client.get("/healthz").status_code == 503
     assert client.get("/api/alerts").status_code == 503
+
+
+def test_metrics_expose_camera_and_detector_counters(store, client):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    store.write_camera_status(
+        {
+            "plaza": {
+                "state": "stalled",
+                "frames_received": 120,
+                "frames_analysed": 30,
+                "frames_dropped": 4,
+                "decode_errors": 2,
+                "reconnects": 3,
+                "last_frame_at": time.time() - 2.0,
+                "fps_analysed": 5.0,
+                "latency_s": 0.12,
+            }
+        },
+        {
+            "core": {
+                "batches": 7,
+                "frames": 30,
+                "inference_s": 0.5,
+                "batch_sizes": {"4": 7},
+            },
+            "publisher": {"published": 9, "pending": 0},
+        },
+    )
+
+    response = client.get("/metrics")
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+    assert response.status_code == 200
+    camera = (("camera", "plaza"),)
+    assert samples[("sharpeyes_camera_frames_received_total", camera)] == 120
+    assert samples[("sharpeyes_camera_frames_dropped_total", camera)] == 4
+    assert samples[("sharpeyes_camera_decode_errors_total", camera)] == 2
+    assert samples[("sharpeyes_camera_reconnects_total", camera)] == 3
+    state = (("camera", "plaza"), ("state", "stalled"))
+    assert samples[("sharpeyes_camera_state", state)] == 1
+    assert 1.5 < samples[("sharpeyes_camera_last_frame_age_seconds", camera)] < 10
+    assert samples[("sharpeyes_detector_batch_size_runs_total", (("size", "4"),))] == 7
+    assert samples[("sharpeyes_detector_inference_seconds_total", ())] == 0.5
+    assert samples[("sharpeyes_pipeline_up", ())] == 1

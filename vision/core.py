@@ -45,6 +45,7 @@ class InferenceCore(threading.Thread):
         self._slots: dict[str, LatestFrameSlot] = {}
         self._analysed: dict[str, RateMeter] = {}
         self._analysed_count: dict[str, int] = {}
+        self._latency: dict[str, float] = {}
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
         self._rotation = 0
@@ -69,6 +70,10 @@ class InferenceCore(threading.Thread):
 
     def analysed_count(self, camera_id: str) -> int:
         return self._analysed_count.get(camera_id, 0)
+
+    def latency(self, camera_id: str) -> float | None:
+        """Seconds from capture to rules done for the camera's latest frame."""
+        return self._latency.get(camera_id)
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -125,3 +130,4 @@ class InferenceCore(threading.Thread):
                 self.sink(frame, detections)
             except Exception:
                 log.exception("rules failed on a frame of camera %s", frame.camera_id)
+            self._latency[frame.camera_id] = time.monotonic() - frame.monotonic_s
