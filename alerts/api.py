@@ -12,13 +12,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 import redis
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Path, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from alerts.metrics import build_registry
 from alerts.store import AlertQuery, AlertStore
+from sharpeyes.config import CAMERA_ID_PATTERN, CameraConfig
 from vision.incidents import iso_utc
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,13 @@ class CameraStatus(BaseModel):
     time_to_first_frame_s: float | None
     width: int | None
     height: int | None
+
+
+class CameraChange(BaseModel):
+    camera_id: str
+    change: Literal["put", "delete"] = Field(
+        description="Accepted change; the pipeline applies it within about 1 s."
+    )
 
 
 class Health(BaseModel):
@@ -257,5 +265,43 @@ def create_app(store: AlertStore) -> FastAPI:
             camera_view(camera_id, status, stale)
             for camera_id, status in sorted(statuses.items())
         ]
+
+    @app.put(
+        "/api/cameras/{camera_id}",
+        status_code=202,
+        response_model=CameraChange,
+        responses={422: {"description": "Invalid camera id or config."}},
+    )
+    def put_camera(
+        camera: CameraConfig,
+        camera_id: str = Path(pattern=CAMERA_ID_PATTERN, max_length=64),
+    ) -> CameraChange:
+        """Add a camera or replace its config; the pipeline applies it within about
+        a second, without touching other cameras. `${VAR}` references in the body
+        are expanded by the pipeline from its own environment."""
+        store.set_camera_override(
+            camera_id, camera.model_dump(mode="json", exclude_unset=True)
+        )
+        log.info("camera %s added or changed through the API", camera_id)
+        return CameraChange(camera_id=camera_id, change="put")
+
+    @app.delete(
+        "/api/cameras/{camera_id}",
+        status_code=202,
+        response_model=CameraChange,
+        responses={404: {"description": "No such camera."}},
+    )
+    def delete_camera(
+        camera_id: str = Path(pattern=CAMERA_ID_PATTERN, max_length=64),
+    ) -> CameraChange:
+        """Stop and remove a camera, whether it came from the config file or the
+        API. A camera from the file stays removed until it is added again."""
+        statuses, _ = store.read_camera_status()
+        overrides, _ = store.read_camera_overrides()
+        if camera_id not in statuses and overrides.get(camera_id) is None:
+            raise HTTPException(404, "camera not found")
+        store.set_camera_override(camera_id, None)
+        log.info("camera %s removed through the API", camera_id)
+        return CameraChange(camera_id=camera_id, change="delete")
 
     return app

@@ -10,6 +10,8 @@ Keys, under a prefix (default `sharpeyes`):
 - `<prefix>:event-seen:<event id>`: marks an event as stored, so a retried publish
   adds nothing twice;
 - `<prefix>:cameras`: hash of camera id to the reader's status JSON;
+- `<prefix>:camera-overrides`: cameras added, changed (config JSON) or removed
+  (`null`) through the API, with a version counter under `...:version`;
 - `<prefix>:pipeline`: JSON counters of the inference core and the publisher;
 - `<prefix>:heartbeat`: Unix time of the pipeline's last status write.
 """
@@ -190,6 +192,27 @@ class AlertStore:
             )
         pipe.set(f"{self.prefix}:heartbeat", time.time())
         pipe.execute()
+
+    def set_camera_override(
+        self, camera_id: str, config: dict[str, Any] | None
+    ) -> None:
+        """Record a camera added or changed (`config`) or removed (None) at runtime."""
+        pipe = self.client.pipeline()
+        pipe.hset(f"{self.prefix}:camera-overrides", camera_id, json.dumps(config))
+        pipe.incr(f"{self.prefix}:camera-overrides:version")
+        pipe.execute()
+
+    def camera_overrides_version(self) -> int:
+        return int(self.client.get(f"{self.prefix}:camera-overrides:version") or 0)
+
+    def read_camera_overrides(self) -> tuple[dict[str, dict[str, Any] | None], int]:
+        """Return runtime camera changes (None marks a removal) and their version."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hgetall(f"{self.prefix}:camera-overrides")
+        pipe.get(f"{self.prefix}:camera-overrides:version")
+        raw, version = pipe.execute()
+        overrides = {key.decode(): json.loads(value) for key, value in raw.items()}
+        return overrides, int(version or 0)
 
     def read_pipeline_stats(self) -> dict[str, Any]:
         raw = self.client.get(f"{self.prefix}:pipeline")

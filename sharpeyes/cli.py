@@ -24,10 +24,10 @@ def camera_secrets(config: Config) -> tuple[str, ...]:
     return tuple(found)
 
 
-def command_run(config: Config, _args: argparse.Namespace) -> int:
+def command_run(config: Config, args: argparse.Namespace) -> int:
     from sharpeyes.service import Service
 
-    Service(config).run()
+    Service(config, config_path=args.config).run()
     return 0
 
 

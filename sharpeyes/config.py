@@ -142,7 +142,7 @@ class CameraConfig(StrictModel):
         default=1.0, gt=0.0, le=60.0, description="First reconnect delay (seconds)."
     )
     retry_max_s: float = Field(
-        default=8.0,
+        default=6.0,
         gt=0.0,
         le=3600.0,
         description="Cap of the exponentially growing reconnect delay (seconds).",
@@ -347,6 +347,20 @@ def parse_config(data: object, base_dir: Path) -> Config:
         lines = [describe_error(item) for item in error.errors()]
         raise ConfigError("\n".join(lines)) from None
     return resolve_paths(config, base_dir)
+
+
+def parse_camera(camera_id: str, data: dict) -> CameraConfig:
+    """Validate one camera entry (as sent to the API); expand ${VAR} references."""
+    if not re.match(CAMERA_ID_PATTERN, camera_id):
+        raise ConfigError(f"cameras.{camera_id}: invalid camera id")
+    data = expand_env(data, f"cameras.{camera_id}")
+    try:
+        return CameraConfig.model_validate(data)
+    except ValidationError as error:
+        lines = [describe_error(item) for item in error.errors()]
+        raise ConfigError(
+            "; ".join(f"cameras.{camera_id}.{line}" for line in lines)
+        ) from None
 
 
 def resolve_paths(config: Config, base_dir: Path) -> Config:

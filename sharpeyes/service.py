@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis
 import uvicorn
@@ -21,7 +22,13 @@ from alerts.publisher import AlertPublisher
 from alerts.redis_server import EmbeddedRedis, find_running
 from alerts.store import AlertStore
 from models.registry import load_model_spec
-from sharpeyes.config import CameraConfig, Config
+from sharpeyes.config import (
+    CameraConfig,
+    Config,
+    ConfigError,
+    load_config,
+    parse_camera,
+)
 from streams.frames import Frame
 from streams.reader import CameraReader, StreamSettings
 from streams.urls import redact_url
@@ -91,9 +98,21 @@ class CameraRuntime:
 
 
 class Service:
-    def __init__(self, config: Config) -> None:
+    """The running pipeline. `config_path`, when given, is re-read on SIGHUP."""
+
+    def __init__(
+        self,
+        config: Config,
+        config_path: Path | None = None,
+        detector: Detector | None = None,
+    ) -> None:
         self.config = config
+        self.config_path = config_path
+        self.detector = detector
         self.cameras: dict[str, CameraRuntime] = {}
+        self._retired: list[CameraReader] = []
+        self._overrides_version: int | None = None
+        self._reload_requested = threading.Event()
         self._stop_event = threading.Event()
         self._embedded: EmbeddedRedis | None = None
         self._api_server: uvicorn.Server | None = None
@@ -101,7 +120,8 @@ class Service:
 
     def start(self) -> None:
         # Load the model first: a bad weight file should fail before anything runs.
-        self.detector = build_detector(self.config)
+        if self.detector is None:
+            self.detector = build_detector(self.config)
         client, self._embedded = connect_redis(self.config)
         self.store = AlertStore(
             client,
@@ -114,9 +134,7 @@ class Service:
 
         self.core = InferenceCore(self.detector, self._on_detections)
         self.core.start()
-        for camera_id, camera in self.config.cameras.items():
-            if camera.enabled:
-                self.add_camera(camera_id, camera)
+        self.apply_cameras(self.desired_cameras())
         if self.config.api.enabled:
             self._start_api()
         log.info("sharpeyes running with %d cameras", len(self.cameras))
@@ -134,6 +152,86 @@ class Service:
             lock=threading.Lock(),
         )
         reader.start()
+
+    def remove_camera(self, camera_id: str, reason: str) -> None:
+        """Stop one camera's reader and close its open incidents."""
+        runtime = self.cameras.pop(camera_id, None)
+        if runtime is None:
+            return
+        runtime.reader.stop()
+        # The reader may sit in a blocking read for up to read_timeout_s; it is
+        # joined at shutdown instead of holding up the other cameras now.
+        self._retired.append(runtime.reader)
+        self.core.remove_camera(camera_id)
+        with runtime.lock:
+            if runtime.last_obs is not None:
+                for event in runtime.analyser.finish(runtime.last_obs, reason):
+                    self.publisher.submit(event)
+        log.info("camera %s removed (%s)", camera_id, reason)
+
+    def desired_cameras(self) -> dict[str, CameraConfig]:
+        """Cameras of the config file, overlaid with those changed through the API.
+
+        An API entry that fails validation (for example an unset ${VAR}) is logged
+        and skipped; the camera keeps its previous config, if it had one.
+        """
+        cameras = dict(self.config.cameras)
+        try:
+            overrides, self._overrides_version = self.store.read_camera_overrides()
+        except redis.RedisError as error:
+            log.warning("reading camera changes from Redis failed: %s", error)
+            overrides = {}
+        for camera_id, raw in overrides.items():
+            if raw is None:
+                cameras.pop(camera_id, None)
+                continue
+            try:
+                cameras[camera_id] = parse_camera(camera_id, raw)
+            except ConfigError as error:
+                log.error("camera %s from the API is invalid: %s", camera_id, error)
+                if camera_id in self.cameras:
+                    cameras[camera_id] = self.cameras[camera_id].config
+        return {cid: camera for cid, camera in cameras.items() if camera.enabled}
+
+    def apply_cameras(self, desired: dict[str, CameraConfig]) -> None:
+        """Start, restart or stop readers so that exactly `desired` cameras run."""
+        for camera_id in list(self.cameras):
+            if camera_id not in desired:
+                self.remove_camera(camera_id, "camera removed from config")
+        for camera_id, camera in desired.items():
+            current = self.cameras.get(camera_id)
+            if current is not None and current.config == camera:
+                continue
+            if current is not None:
+                self.remove_camera(camera_id, "camera config changed")
+            self.add_camera(camera_id, camera)
+            log.info("camera %s started", camera_id)
+
+    def reload(self) -> None:
+        """Re-read the config file and apply its camera changes; keep running on
+        errors. Changes outside `cameras` need a restart and are only logged."""
+        if self.config_path is None:
+            log.warning("reload requested, but the service has no config file")
+            return
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as error:
+            log.error("config reload rejected, cameras unchanged: %s", error)
+            return
+        for key in Config.model_fields:
+            if key != "cameras" and getattr(new, key) != getattr(self.config, key):
+                log.warning("config key %s changed; it applies after a restart", key)
+        self.config = self.config.model_copy(update={"cameras": new.cameras})
+        self.apply_cameras(self.desired_cameras())
+        log.info("config reloaded: %d cameras running", len(self.cameras))
+
+    def _poll_camera_overrides(self) -> None:
+        try:
+            version = self.store.camera_overrides_version()
+        except redis.RedisError:
+            return
+        if version != self._overrides_version:
+            self.apply_cameras(self.desired_cameras())
 
     def _on_detections(self, frame: Frame, detections: Detections) -> None:
         runtime = self.cameras.get(frame.camera_id)
@@ -241,10 +339,15 @@ class Service:
         """Start, then run housekeeping until a stop signal arrives."""
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._request_stop)
+        signal.signal(signal.SIGHUP, self._request_reload)
         self.start()
         last_purge = 0.0
         try:
             while not self._stop_event.wait(STATUS_INTERVAL_S):
+                if self._reload_requested.is_set():
+                    self._reload_requested.clear()
+                    self.reload()
+                self._poll_camera_overrides()
                 self._expire_incidents()
                 try:
                     self.store.write_camera_status(
@@ -261,6 +364,10 @@ class Service:
         finally:
             self.stop()
 
+    def _request_reload(self, _signum: int, _frame) -> None:
+        log.info("received SIGHUP; reloading cameras from %s", self.config_path)
+        self._reload_requested.set()
+
     def _request_stop(self, signum: int, _frame) -> None:
         log.info("received %s; stopping", signal.Signals(signum).name)
         self._stop_event.set()
@@ -268,10 +375,12 @@ class Service:
     def stop(self) -> None:
         for runtime in self.cameras.values():
             runtime.reader.stop()
-        for runtime in self.cameras.values():
-            runtime.reader.join(timeout=15)
-            if runtime.reader.is_alive():
-                log.warning("reader of camera %s did not stop", runtime.camera_id)
+        readers = [runtime.reader for runtime in self.cameras.values()]
+        for reader in readers + self._retired:
+            reader.stop()
+            reader.join(timeout=15)
+            if reader.is_alive():
+                log.warning("reader of camera %s did not stop", reader.camera_id)
         self.core.stop()
         self.core.join(timeout=10)
         for runtime in self.cameras.values():

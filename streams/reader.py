@@ -66,7 +66,7 @@ class StreamSettings:
     open_timeout_s: float = 10.0
     read_timeout_s: float = 5.0
     retry_initial_s: float = 1.0
-    retry_max_s: float = 8.0
+    retry_max_s: float = 6.0
     keyframes_only: bool = False
 
 
