@@ -222,10 +222,10 @@ class CameraReader(threading.Thread):
         attempt = 0
         permanent_failures = 0
         while not self._stop_event.is_set():
-            if attempt:
-                self._set_state(CameraState.RECONNECTING, self.stats.reason)
-            else:
+            if not attempt:
                 self._set_state(CameraState.CONNECTING, "opening stream")
+            elif self.stats.state is not CameraState.STALLED:
+                self._set_state(CameraState.RECONNECTING, self.stats.reason)
             started = time.monotonic()
             try:
                 self._read_once()
@@ -261,7 +261,12 @@ class CameraReader(threading.Thread):
                     self.settings.retry_initial_s * 2 ** (attempt - 1),
                 )
                 delay = base * random.uniform(0.5, 1.0)
-                stalled = streamed and reason == "timed out"
+                # A stream that went silent stays `stalled` while the tries to
+                # reopen it time out too, which tells a frozen link or camera
+                # from one that refuses connections.
+                stalled = reason == "timed out" and (
+                    streamed or self.stats.state is CameraState.STALLED
+                )
                 state = CameraState.STALLED if stalled else CameraState.RECONNECTING
                 if stalled:
                     reason = f"no data for {self.settings.read_timeout_s:g} s"

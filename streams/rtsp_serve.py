@@ -69,12 +69,18 @@ def launch_line(
 ) -> str:
     location = path.replace('"', '\\"')
     demuxer = DEMUXERS.get(os.path.splitext(path)[1].lower())
-    loss = f" ! identity drop-probability={drop}" if drop > 0 else ""
-    if demuxer and fps is None and size is None and probe_codec(path) == "h264":
-        body = (
-            f'filesrc location="{location}" ! {demuxer} ! h264parse{loss} ! '
-            "rtph264pay name=pay0 pt=96 config-interval=1"
+    # With loss, an identity element after the payloader drops whole RTP packets.
+    # The RTSP server takes the element named pay0 as the stream's payloader, so
+    # the name moves to it; the server then warns that it has no "pt" property.
+    if drop > 0:
+        payloader = (
+            "rtph264pay pt=96 config-interval=1 ! "
+            f"identity name=pay0 drop-probability={drop}"
         )
+    else:
+        payloader = "rtph264pay name=pay0 pt=96 config-interval=1"
+    if demuxer and fps is None and size is None and probe_codec(path) == "h264":
+        body = f'filesrc location="{location}" ! {demuxer} ! h264parse ! {payloader}'
     else:
         caps = []
         if size:
@@ -88,8 +94,7 @@ def launch_line(
         body = (
             f'filesrc location="{location}" ! decodebin ! {filters} ! '
             f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} ! "
-            f"video/x-h264,profile=constrained-baseline{loss} ! "
-            "rtph264pay name=pay0 pt=96 config-interval=1"
+            f"video/x-h264,profile=constrained-baseline ! {payloader}"
         )
     return f"( {body} )"
 
@@ -110,8 +115,7 @@ def main() -> int:
         "--drop-probability",
         type=float,
         default=0.0,
-        help="drop this fraction (0..1) of H.264 access units before sending, to "
-        "imitate packet loss",
+        help="drop this fraction (0..1) of RTP packets, to imitate loss on UDP",
     )
     parser.add_argument(
         "--reject-auth",
