@@ -59,11 +59,27 @@ class EmbeddedRedis:
         self.directory = Path(directory)
         self.port = port
         self.url = ""
+        self.password = ""
         self._process: subprocess.Popen | None = None
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def restart(self) -> None:
+        """Start the server again on the same port and password, after it died.
+
+        The append-only file brings back what was stored before the crash.
+        """
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        log.warning("embedded Redis exited; restarting it")
+        self.start()
 
     def start(self, timeout_s: float = 10.0) -> str:
         self.directory.mkdir(parents=True, exist_ok=True)
-        password = secrets.token_hex(16)
+        password = self.password = self.password or secrets.token_hex(16)
         self.port = self.port or free_port()
         log_path = self.directory / "redis.log"
         command = [

@@ -32,13 +32,24 @@ def command_run(config: Config, args: argparse.Namespace) -> int:
 
 
 def command_api(config: Config, args: argparse.Namespace) -> int:
+    import redis
     import uvicorn
 
     from alerts.api import create_app
+    from alerts.redis_server import find_running
     from alerts.store import AlertStore
-    from sharpeyes.service import connect_redis
 
-    client, embedded = connect_redis(config)
+    url = config.redis_url
+    if url is None:
+        # The embedded Redis belongs to `sharpeyes run`; the API only joins it.
+        url = find_running(config.data_dir / "redis")
+        if url is None:
+            raise ConfigError(
+                f"redis_url: null, and no embedded Redis runs under "
+                f"{str(config.data_dir / 'redis')!r}; start `sharpeyes run` with "
+                f"this config first, or set redis_url"
+            )
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
     store = AlertStore(
         client,
         stream_key=config.alerts.stream_key,
@@ -46,17 +57,15 @@ def command_api(config: Config, args: argparse.Namespace) -> int:
     )
     host = args.host or config.api.host
     port = args.port if args.port is not None else config.api.port
-    try:
-        uvicorn.run(
-            create_app(store), host=host, port=port, log_level="warning", lifespan="off"
-        )
-    finally:
-        if embedded is not None:
-            embedded.stop()
+    uvicorn.run(
+        create_app(store), host=host, port=port, log_level="warning", lifespan="off"
+    )
     return 0
 
 
 def command_analyze(config: Config, args: argparse.Namespace) -> int:
+    import av
+
     from sharpeyes.service import build_detector
     from vision.analyze import analyze_file, print_event
 
@@ -69,17 +78,24 @@ def command_analyze(config: Config, args: argparse.Namespace) -> int:
     if not video.is_file():
         raise ConfigError(f"VIDEO: file {str(video)!r} not found")
     detector = build_detector(config)
-    frames = analyze_file(
-        video, args.camera, config.cameras[args.camera], detector, print_event
-    )
+    try:
+        frames = analyze_file(
+            video, args.camera, config.cameras[args.camera], detector, print_event
+        )
+    except (av.error.FFmpegError, IndexError) as error:
+        raise ConfigError(
+            f"VIDEO: cannot decode {str(video)!r} as video: {error}"
+        ) from None
     log.info("analysed %d frames of %s", frames, video)
     return 0
 
 
 def command_check(config: Config, _args: argparse.Namespace) -> int:
     from models.registry import load_model_spec
+    from vision.detector import choose_providers
 
     spec = load_model_spec(config.model.name, config.model.dir)
+    choose_providers(config.model.providers)
     print(
         f"config valid: {len(config.cameras)} cameras, model {spec.name} ({spec.path})"
     )
@@ -128,9 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sharpeyes: invalid config: {error}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging(config.log_level, camera_secrets(config))
+    from alerts.redis_server import RedisStartError
+    from sharpeyes.service import ServiceError
+
     try:
         return args.handler(config, args)
-    except (ConfigError, ModelError) as error:
+    except (ConfigError, ModelError, ServiceError, RedisStartError) as error:
         print(f"sharpeyes: {error}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from streams.urls import redact_url
+from streams.urls import redact_url, url_port_error
 
 SITE_KINDS = ("village", "party-member", "road", "square", "site", "other")
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -177,6 +177,9 @@ class CameraConfig(StrictModel):
             raise ValueError(
                 f"scheme {scheme!r} is not supported (use rtsp, rtsps or a file path)"
             )
+        port_error = url_port_error(value)
+        if port_error:
+            raise ValueError(f"invalid port: {port_error}")
         return value
 
     @model_validator(mode="after")
@@ -275,6 +278,20 @@ class Config(StrictModel):
     data_dir: Path = Field(
         default=Path("data"), description="Folder for the embedded Redis and state."
     )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+        if scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        port_error = url_port_error(value)
+        if port_error:
+            raise ValueError(f"invalid port: {port_error}")
+        return value
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Lowest level of log records printed."
     )
@@ -316,6 +333,14 @@ def describe_error(error: dict) -> str:
     value = error.get("input")
     if error["type"] == "missing":
         return f"{location}: missing required key"
+    if error["type"] == "union_tag_not_found":
+        return f"{location}.kind: missing required key"
+    if error["type"] == "union_tag_invalid":
+        context = error.get("ctx", {})
+        return (
+            f"{location}.kind: unknown kind {context.get('tag')!r} "
+            f"(known: {context.get('expected_tags')})"
+        )
     if error["type"] == "extra_forbidden":
         return f"{location}: unknown key (value {safe_repr(value)})"
     message = error["msg"].removeprefix("Value error, ")
@@ -339,7 +364,7 @@ def parse_config(data: object, base_dir: Path) -> Config:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError("config: the top level must be a mapping of keys")
+        raise ConfigError("the top level must be a mapping of keys")
     data = expand_env(data, "")
     try:
         config = Config.model_validate(data)
@@ -390,5 +415,5 @@ def load_config(path: Path) -> Config:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"config: invalid YAML in {str(path)!r}{where}") from None
+        raise ConfigError(f"invalid YAML in {str(path)!r}{where}") from None
     return parse_config(data, path.resolve().parent)

@@ -5,24 +5,21 @@ from __future__ import annotations
 import logging
 import sys
 
-from streams.urls import redact_text
+from streams.urls import redact_text, register_secrets
 
 
 class RedactingFormatter(logging.Formatter):
-    """Formatter that hides user:password@ in any URL of a formatted record."""
-
-    def __init__(self, fmt: str, secrets: tuple[str, ...] = ()) -> None:
-        super().__init__(fmt)
-        self.secrets = secrets
+    """Formatter that hides URL credentials and registered passwords in records."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact_text(super().format(record), self.secrets)
+        return redact_text(super().format(record))
 
 
 def configure_logging(level: str = "INFO", secrets: tuple[str, ...] = ()) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    register_secrets(secrets)
     handler.setFormatter(
-        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets)
+        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

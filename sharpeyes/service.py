@@ -19,7 +19,7 @@ import uvicorn
 
 from alerts.api import create_app
 from alerts.publisher import AlertPublisher
-from alerts.redis_server import EmbeddedRedis, find_running
+from alerts.redis_server import EmbeddedRedis, RedisStartError, find_running
 from alerts.store import AlertStore
 from models.registry import load_model_spec
 from sharpeyes.config import (
@@ -40,6 +40,7 @@ from vision.rules import CameraAnalyser, Observation
 log = logging.getLogger(__name__)
 
 STATUS_INTERVAL_S = 1.0
+REDIS_LOG_INTERVAL_S = 60.0
 PURGE_INTERVAL_S = 3600.0
 
 
@@ -97,6 +98,10 @@ class CameraRuntime:
     last_obs: Observation | None = None
 
 
+class ServiceError(Exception):
+    """The service cannot start; the message names the config key at fault."""
+
+
 class Service:
     """The running pipeline. `config_path`, when given, is re-read on SIGHUP."""
 
@@ -114,6 +119,11 @@ class Service:
         self._overrides_version: int | None = None
         self._reload_requested = threading.Event()
         self._stop_event = threading.Event()
+        self._redis_down_since: float | None = None
+        self._redis_last_log = 0.0
+        self._redis_failures = 0
+        self.core: InferenceCore | None = None
+        self.publisher: AlertPublisher | None = None
         self._embedded: EmbeddedRedis | None = None
         self._api_server: uvicorn.Server | None = None
         self._api_thread: threading.Thread | None = None
@@ -331,6 +341,14 @@ class Service:
             target=self._api_server.run, name="api", daemon=True
         )
         self._api_thread.start()
+        deadline = time.monotonic() + 10
+        while not self._api_server.started:
+            if not self._api_thread.is_alive() or time.monotonic() > deadline:
+                raise ServiceError(
+                    f"api.port: cannot listen on {self.config.api.host}:"
+                    f"{self.config.api.port} (address in use or not allowed)"
+                )
+            time.sleep(0.02)
         log.info(
             "API listening on http://%s:%d", self.config.api.host, self.config.api.port
         )
@@ -340,13 +358,14 @@ class Service:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._request_stop)
         signal.signal(signal.SIGHUP, self._request_reload)
-        self.start()
-        last_purge = 0.0
         try:
+            self.start()
+            last_purge = 0.0
             while not self._stop_event.wait(STATUS_INTERVAL_S):
                 if self._reload_requested.is_set():
                     self._reload_requested.clear()
                     self.reload()
+                self._supervise_redis()
                 self._poll_camera_overrides()
                 self._expire_incidents()
                 try:
@@ -359,10 +378,44 @@ class Service:
                         if removed:
                             log.info("retention removed %d closed alerts", removed)
                         last_purge = time.monotonic()
+                    self._redis_ok()
                 except redis.RedisError as error:
-                    log.warning("writing camera status to Redis failed: %s", error)
+                    self._redis_failed(error)
         finally:
             self.stop()
+
+    def _supervise_redis(self) -> None:
+        if self._embedded is not None and not self._embedded.alive():
+            try:
+                self._embedded.restart()
+            except RedisStartError as error:
+                log.error("restarting the embedded Redis failed: %s", error)
+
+    def _redis_failed(self, error: redis.RedisError) -> None:
+        """Log a Redis outage once, then once a minute with the failure count."""
+        now = time.monotonic()
+        self._redis_failures += 1
+        if self._redis_down_since is None:
+            self._redis_down_since = now
+            self._redis_last_log = now
+            log.warning("writing status to Redis failed: %s", error)
+        elif now - self._redis_last_log >= REDIS_LOG_INTERVAL_S:
+            self._redis_last_log = now
+            log.warning(
+                "Redis still unavailable after %.0f s (%d failed writes): %s",
+                now - self._redis_down_since,
+                self._redis_failures,
+                error,
+            )
+
+    def _redis_ok(self) -> None:
+        if self._redis_down_since is not None:
+            log.info(
+                "Redis available again after %.0f s",
+                time.monotonic() - self._redis_down_since,
+            )
+            self._redis_down_since = None
+            self._redis_failures = 0
 
     def _request_reload(self, _signum: int, _frame) -> None:
         log.info("received SIGHUP; reloading cameras from %s", self.config_path)
@@ -373,16 +426,31 @@ class Service:
         self._stop_event.set()
 
     def stop(self) -> None:
-        for runtime in self.cameras.values():
-            runtime.reader.stop()
+        """Stop every part that started, in order; the embedded Redis stops last
+        even when an earlier step fails."""
+        try:
+            self._stop_pipeline()
+        finally:
+            if self._api_server is not None:
+                self._api_server.should_exit = True
+                self._api_thread.join(timeout=10)
+            if self._embedded is not None:
+                self._embedded.stop()
+            log.info("sharpeyes stopped")
+
+    def _stop_pipeline(self) -> None:
         readers = [runtime.reader for runtime in self.cameras.values()]
         for reader in readers + self._retired:
             reader.stop()
+        for reader in readers + self._retired:
             reader.join(timeout=15)
             if reader.is_alive():
                 log.warning("reader of camera %s did not stop", reader.camera_id)
-        self.core.stop()
-        self.core.join(timeout=10)
+        if self.core is not None:
+            self.core.stop()
+            self.core.join(timeout=10)
+        if self.publisher is None:
+            return
         for runtime in self.cameras.values():
             if runtime.last_obs is not None:
                 for event in runtime.analyser.finish(
@@ -390,13 +458,7 @@ class Service:
                 ):
                     self.publisher.submit(event)
         try:
-            self.store.write_camera_status(self.camera_status())
+            self.store.write_camera_status(self.camera_status(), self.pipeline_stats())
         except redis.RedisError:
             pass
         self.publisher.stop()
-        if self._api_server is not None:
-            self._api_server.should_exit = True
-            self._api_thread.join(timeout=10)
-        if self._embedded is not None:
-            self._embedded.stop()
-        log.info("sharpeyes stopped")

@@ -28,7 +28,7 @@ from streams.frames import (
     RateMeter,
     StreamClock,
 )
-from streams.urls import redact_text, redact_url, url_secrets
+from streams.urls import redact_text, redact_url, register_secrets, url_secrets
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +107,12 @@ def open_stream(settings: StreamSettings) -> av.container.InputContainer:
     # until its next keyframe.
     options = {
         "rtsp_transport": settings.transport,
-        # Socket I/O timeout inside the RTSP demuxer, in microseconds.
-        "timeout": str(int(settings.read_timeout_s * 1_000_000)),
+        # Socket I/O timeout inside the RTSP demuxer, in microseconds. It applies
+        # while opening too, so it is the larger of the two limits; PyAV's own
+        # timeouts below end the open and each read at their configured times.
+        "timeout": str(
+            int(max(settings.open_timeout_s, settings.read_timeout_s) * 1_000_000)
+        ),
         # Probe for at most 1 s of media: RTSP cameras describe H.264 in the SDP,
         # and FFmpeg's default of 5 s delays every connect.
         "analyzeduration": "1000000",
@@ -206,7 +210,9 @@ class CameraReader(threading.Thread):
         self._clock = StreamClock()
         self._first_pts: float | None = None
         self._last_activity_mono = time.monotonic()
+        self._opened = False
         self._secrets = url_secrets(settings.url)
+        register_secrets(self._secrets)
         self._last_decode_log = 0.0
         self._decode_errors_unlogged = 0
         self._frame_index = 0
@@ -233,8 +239,8 @@ class CameraReader(threading.Thread):
             except Exception as error:  # noqa: BLE001 - every failure is retried
                 timeout = (
                     self.settings.read_timeout_s
-                    if self.stats.first_frame_wall is not None
-                    else min(self.settings.open_timeout_s, self.settings.read_timeout_s)
+                    if self._opened
+                    else self.settings.open_timeout_s
                 )
                 reason, healable = classify_error(
                     error, time.monotonic() - self._last_activity_mono, timeout
@@ -289,8 +295,11 @@ class CameraReader(threading.Thread):
         self._clock.reset()
         self._first_pts = None
         self._last_activity_mono = time.monotonic()
+        self._opened = False
         self.log.info("opening %s", self.safe_url)
         container = open_stream(self.settings)
+        self._opened = True
+        self._last_activity_mono = time.monotonic()
         try:
             frames = decode_video(
                 container, self._count_decode_error, self.settings.keyframes_only

@@ -187,3 +187,55 @@ def test_invalid_yaml(tmp_path):
     assert result.returncode == 2
     assert len(lines) == 1
     assert "invalid YAML" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected_key", "expected_text"),
+    [
+        (
+            {"url": "rtsp://admin:hunter2@127.0.0.1:notaport/x"},
+            "cameras.plaza.url",
+            "invalid port",
+        ),
+        ({"rules": [{"zone": "centre", "min_people": 3}]}, "rules.0.kind", "missing"),
+        ({"rules": [{"kind": "parade"}]}, "rules.0.kind", "'parade'"),
+    ],
+    ids=["bad-port", "rule-without-kind", "unknown-rule-kind"],
+)
+def test_more_bad_cameras(tmp_path, model_dir, changes, expected_key, expected_text):
+    camera = dict(GOOD_CAMERA, **changes)
+    result, lines = check(write_config(tmp_path, model_dir, cameras={"plaza": camera}))
+
+    assert result.returncode == 2
+    assert len(lines) == 1, lines
+    assert expected_key in lines[0]
+    assert expected_text in lines[0]
+    assert "hunter2" not in result.stderr
+
+
+def test_redis_url_scheme_checked(tmp_path, model_dir):
+    path = write_config(
+        tmp_path, model_dir, redis_url="http://user:hunter2@127.0.0.1:1/0"
+    )
+
+    result, lines = check(path)
+
+    assert result.returncode == 2
+    assert len(lines) == 1, lines
+    assert "redis_url" in lines[0]
+    assert "hunter2" not in result.stderr
+
+
+def test_unavailable_provider_rejected_by_check(tmp_path, model_dir):
+    model = {
+        "name": "yolox_nano",
+        "dir": str(model_dir),
+        "providers": ["NoSuchExecutionProvider"],
+    }
+
+    result, lines = check(write_config(tmp_path, model_dir, model=model))
+
+    assert result.returncode == 2
+    assert len(lines) == 1, lines
+    assert "model.providers" in lines[0]
+    assert "NoSuchExecutionProvider" in lines[0]

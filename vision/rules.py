@@ -233,6 +233,17 @@ class CameraAnalyser:
         events: list[IncidentEvent] = []
         for rule in self.rules:
             events.extend(rule.update(detections, obs))
+        self._log(events)
+        return events
+
+    def finish(self, obs: Observation, reason: str) -> list[IncidentEvent]:
+        events: list[IncidentEvent] = []
+        for rule in self.rules:
+            events.extend(rule.finish(obs, reason))
+        self._log(events)
+        return events
+
+    def _log(self, events: list[IncidentEvent]) -> None:
         for event in events:
             self.log.info(
                 "incident %s %s %s (count %d, peak %d)",
@@ -242,10 +253,3 @@ class CameraAnalyser:
                 event.count,
                 event.peak_count,
             )
-        return events
-
-    def finish(self, obs: Observation, reason: str) -> list[IncidentEvent]:
-        events: list[IncidentEvent] = []
-        for rule in self.rules:
-            events.extend(rule.finish(obs, reason))
-        return events
