@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
+from pathlib import Path as FilePath
 from typing import Any, Literal
 
 import redis
 from fastapi import FastAPI, HTTPException, Path, Query
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
@@ -108,6 +109,9 @@ class CameraStatus(BaseModel):
     main_url: str | None = Field(
         description="Main stream kept for evidence, credentials removed."
     )
+    main_state: str | None = Field(
+        description="Reader state of the main stream, when there is one."
+    )
     time_to_first_frame_s: float | None
     width: int | None
     height: int | None
@@ -163,13 +167,33 @@ def camera_view(camera_id: str, status: dict[str, Any], stale: bool) -> CameraSt
         latency_s=status.get("latency_s"),
         keyframes_only=status.get("keyframes_only", False),
         main_url=status.get("main_url"),
+        main_state=status.get("main_state"),
         time_to_first_frame_s=status.get("time_to_first_frame_s"),
         width=status.get("width"),
         height=status.get("height"),
     )
 
 
-def create_app(store: AlertStore) -> FastAPI:
+def evidence_file(evidence_dir: Path | None, manifest: dict | None) -> FilePath:
+    """Resolve a manifest's file inside the evidence folder, or raise 404.
+
+    Only a plain file name from the manifest is used, and the result must lie
+    inside the folder, so no request can reach another path.
+    """
+    if evidence_dir is None or not manifest or not manifest.get("path"):
+        raise HTTPException(404, "evidence not found")
+    name = manifest["path"]
+    camera = manifest.get("camera_id", "")
+    if "/" in name or "/" in camera or name.startswith(".") or camera.startswith("."):
+        raise HTTPException(404, "evidence not found")
+    root = evidence_dir.resolve()
+    path = (root / camera / name).resolve()
+    if root not in path.parents or not path.is_file():
+        raise HTTPException(404, "evidence not found")
+    return path
+
+
+def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastAPI:
     app = FastAPI(
         title="sharpeyes",
         version="0.1.0",
@@ -256,6 +280,47 @@ def create_app(store: AlertStore) -> FastAPI:
         if alert is None:
             raise HTTPException(404, "alert not found")
         return alert
+
+    def checked_id(alert_id: str) -> str:
+        if not alert_id.isalnum() or len(alert_id) > 64:
+            raise HTTPException(404, "alert not found")
+        return alert_id
+
+    @app.get(
+        "/api/alerts/{alert_id}/evidence",
+        responses={404: {"description": "No alert with this id."}},
+    )
+    def get_evidence(alert_id: str) -> dict[str, dict[str, Any]]:
+        """Manifests of the alert's snapshot and clip: file name, size, sha256,
+        and the real start and end of the clip (Unix seconds)."""
+        alert_id = checked_id(alert_id)
+        if store.get_alert(alert_id) is None:
+            raise HTTPException(404, "alert not found")
+        return store.get_evidence(alert_id)
+
+    @app.get(
+        "/api/alerts/{alert_id}/snapshot",
+        response_class=FileResponse,
+        responses={404: {"description": "No snapshot for this id."}},
+    )
+    def get_snapshot(alert_id: str) -> FileResponse:
+        """The JPEG taken when the incident opened, with its boxes drawn."""
+        manifest = store.get_evidence(checked_id(alert_id)).get("snapshot")
+        return FileResponse(
+            evidence_file(evidence_dir, manifest), media_type="image/jpeg"
+        )
+
+    @app.get(
+        "/api/alerts/{alert_id}/clip",
+        response_class=FileResponse,
+        responses={404: {"description": "No clip for this id (yet)."}},
+    )
+    def get_clip(alert_id: str) -> FileResponse:
+        """The MP4 clip around the incident, cut without re-encoding."""
+        manifest = store.get_evidence(checked_id(alert_id)).get("clip")
+        return FileResponse(
+            evidence_file(evidence_dir, manifest), media_type="video/mp4"
+        )
 
     @app.get("/api/cameras", response_model=list[CameraStatus])
     def list_cameras() -> list[CameraStatus]:

@@ -9,6 +9,8 @@ Keys, under a prefix (default `sharpeyes`):
   ids scored by start time, for listing newest first and filtering by time;
 - `<prefix>:event-seen:<event id>`: marks an event as stored, so a retried publish
   adds nothing twice;
+- `<prefix>:evidence:<id>`: hash of `snapshot` and `clip` manifests (file name,
+  sha256, real start and end) of an incident's evidence files;
 - `<prefix>:cameras`: hash of camera id to the reader's status JSON;
 - `<prefix>:camera-overrides`: cameras added, changed (config JSON) or removed
   (`null`) through the API, with a version counter under `...:version`;
@@ -21,6 +23,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -71,8 +74,10 @@ class AlertStore:
         stream_maxlen: int = 100_000,
         prefix: str = "sharpeyes",
         retention_s: float = 30 * 86400,
+        evidence_dir: Path | None = None,
     ) -> None:
         self.client = client
+        self.evidence_dir = evidence_dir
         self.stream_key = stream_key
         self.stream_maxlen = stream_maxlen
         self.prefix = prefix
@@ -213,6 +218,18 @@ class AlertStore:
         raw, version = pipe.execute()
         overrides = {key.decode(): json.loads(value) for key, value in raw.items()}
         return overrides, int(version or 0)
+
+    def put_evidence(
+        self, incident_id: str, kind: str, manifest: dict[str, Any]
+    ) -> None:
+        """Record a snapshot or clip manifest (with its sha256) for an incident."""
+        self.client.hset(
+            f"{self.prefix}:evidence:{incident_id}", kind, json.dumps(manifest)
+        )
+
+    def get_evidence(self, incident_id: str) -> dict[str, dict[str, Any]]:
+        raw = self.client.hgetall(f"{self.prefix}:evidence:{incident_id}")
+        return {key.decode(): json.loads(value) for key, value in raw.items()}
 
     def read_pipeline_stats(self) -> dict[str, Any]:
         raw = self.client.get(f"{self.prefix}:pipeline")

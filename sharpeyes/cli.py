@@ -50,15 +50,21 @@ def command_api(config: Config, args: argparse.Namespace) -> int:
                 f"this config first, or set redis_url"
             )
     client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    evidence_dir = config.data_dir / "evidence"
     store = AlertStore(
         client,
         stream_key=config.alerts.stream_key,
         stream_maxlen=config.alerts.stream_maxlen,
+        evidence_dir=evidence_dir,
     )
     host = args.host or config.api.host
     port = args.port if args.port is not None else config.api.port
     uvicorn.run(
-        create_app(store), host=host, port=port, log_level="warning", lifespan="off"
+        create_app(store, evidence_dir),
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
     )
     return 0
 

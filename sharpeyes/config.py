@@ -269,6 +269,33 @@ class AlertsConfig(StrictModel):
     )
 
 
+class EvidenceConfig(StrictModel):
+    enabled: bool = Field(
+        default=True, description="Whether snapshots and clips are written."
+    )
+    pre_seconds: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=300.0,
+        description="Clip length before the incident's start (seconds). The clip "
+        "begins at the keyframe at or before that time.",
+    )
+    post_seconds: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=300.0,
+        description="Clip length after the incident opened (seconds).",
+    )
+    ring_seconds: float = Field(
+        default=30.0,
+        ge=1.0,
+        le=600.0,
+        description="Encoded video kept in memory per camera (seconds); it must "
+        "cover pre_seconds plus the rules' min_seconds for a clip to start early "
+        "enough.",
+    )
+
+
 class Config(StrictModel):
     redis_url: str | None = Field(
         default=None,
@@ -299,6 +326,10 @@ class Config(StrictModel):
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API.")
     alerts: AlertsConfig = Field(
         default_factory=AlertsConfig, description="Alert storage in Redis."
+    )
+    evidence: EvidenceConfig = Field(
+        default_factory=EvidenceConfig,
+        description="Snapshots and clips under <data_dir>/evidence.",
     )
     cameras: dict[Annotated[str, Field(pattern=CAMERA_ID_PATTERN)], CameraConfig] = (
         Field(default_factory=dict, description="Cameras by id.")

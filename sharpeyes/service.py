@@ -11,7 +11,7 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import redis
@@ -29,6 +29,7 @@ from sharpeyes.config import (
     load_config,
     parse_camera,
 )
+from streams.evidence import ClipRequest, PacketRing
 from streams.frames import Frame
 from streams.reader import CameraReader, StreamSettings
 from streams.urls import redact_url
@@ -36,6 +37,7 @@ from vision.core import InferenceCore
 from vision.detections import Detections
 from vision.detector import Detector
 from vision.rules import CameraAnalyser, Observation
+from vision.snapshots import draw_snapshot, write_jpeg
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,8 @@ class CameraRuntime:
     analyser: CameraAnalyser
     lock: threading.Lock
     last_obs: Observation | None = None
+    ring: PacketRing | None = None
+    recorder: CameraReader | None = None
 
 
 class ServiceError(Exception):
@@ -133,11 +137,13 @@ class Service:
         if self.detector is None:
             self.detector = build_detector(self.config)
         client, self._embedded = connect_redis(self.config)
+        self.evidence_dir = self.config.data_dir / "evidence"
         self.store = AlertStore(
             client,
             stream_key=self.config.alerts.stream_key,
             stream_maxlen=self.config.alerts.stream_maxlen,
             retention_s=self.config.alerts.retention_days * 86400,
+            evidence_dir=self.evidence_dir,
         )
         self.publisher = AlertPublisher(self.store)
         self.publisher.start()
@@ -151,8 +157,19 @@ class Service:
 
     def add_camera(self, camera_id: str, camera: CameraConfig) -> None:
         slot = self.core.add_camera(camera_id)
+        ring = None
+        recorder = None
+        if self.config.evidence.enabled:
+            ring = PacketRing(self.config.evidence.ring_seconds)
+        if ring is not None and camera.main_url:
+            main = replace(stream_settings(camera), url=camera.main_url)
+            recorder = CameraReader(f"{camera_id}.main", main, None, ring=ring)
         reader = CameraReader(
-            camera_id, stream_settings(camera), slot, on_disconnect=self._on_disconnect
+            camera_id,
+            stream_settings(camera),
+            slot,
+            on_disconnect=self._on_disconnect,
+            ring=None if recorder else ring,
         )
         self.cameras[camera_id] = CameraRuntime(
             camera_id=camera_id,
@@ -160,8 +177,12 @@ class Service:
             reader=reader,
             analyser=CameraAnalyser(camera_id, camera),
             lock=threading.Lock(),
+            ring=ring,
+            recorder=recorder,
         )
         reader.start()
+        if recorder is not None:
+            recorder.start()
 
     def remove_camera(self, camera_id: str, reason: str) -> None:
         """Stop one camera's reader and close its open incidents."""
@@ -169,6 +190,9 @@ class Service:
         if runtime is None:
             return
         runtime.reader.stop()
+        if runtime.recorder is not None:
+            runtime.recorder.stop()
+            self._retired.append(runtime.recorder)
         # The reader may sit in a blocking read for up to read_timeout_s; it is
         # joined at shutdown instead of holding up the other cameras now.
         self._retired.append(runtime.reader)
@@ -258,6 +282,45 @@ class Service:
             events = runtime.analyser.process(detections, obs)
         for event in events:
             self.publisher.submit(event)
+            if event.state == "open" and self.config.evidence.enabled:
+                self._collect_evidence(runtime, frame, event)
+
+    def _collect_evidence(self, runtime: CameraRuntime, frame: Frame, event) -> None:
+        """Write the snapshot now and ask the ring for the clip once the post
+        window has passed."""
+        folder = self.evidence_dir / runtime.camera_id
+        base = {"incident_id": event.id, "camera_id": runtime.camera_id}
+        try:
+            result = write_jpeg(
+                draw_snapshot(frame.image, event.boxes), folder / f"{event.id}.jpg"
+            )
+            snapshot = {**base, "path": f"{event.id}.jpg", "taken_at": frame.wall_s}
+            self._store_evidence(event.id, "snapshot", {**snapshot, **result})
+        except (OSError, ValueError) as error:
+            runtime.analyser.log.warning("snapshot of %s failed: %s", event.id, error)
+        if runtime.ring is None:
+            return
+        evidence = self.config.evidence
+        wall_minus_mono = time.time() - time.monotonic()
+        runtime.ring.request(
+            ClipRequest(
+                start_mono=event.started_at - wall_minus_mono - evidence.pre_seconds,
+                end_mono=time.monotonic() + evidence.post_seconds,
+                path=folder / f"{event.id}.mp4",
+                on_done=lambda manifest: self._store_evidence(
+                    event.id, "clip", manifest
+                ),
+                meta={**base, "stream": "main" if runtime.recorder else "analysed"},
+            )
+        )
+
+    def _store_evidence(self, incident_id: str, kind: str, manifest: dict) -> None:
+        try:
+            self.store.put_evidence(incident_id, kind, manifest)
+        except redis.RedisError as error:
+            log.warning(
+                "storing %s manifest of %s failed: %s", kind, incident_id, error
+            )
 
     def _on_disconnect(self, camera_id: str, reason: str) -> None:
         runtime = self.cameras.get(camera_id)
@@ -304,6 +367,9 @@ class Service:
                     if runtime.config.main_url
                     else None
                 ),
+                main_state=(
+                    runtime.recorder.status()["state"] if runtime.recorder else None
+                ),
             )
             statuses[camera_id] = status
         return statuses
@@ -327,7 +393,7 @@ class Service:
         }
 
     def _start_api(self) -> None:
-        app = create_app(self.store)
+        app = create_app(self.store, self.evidence_dir)
         config = uvicorn.Config(
             app,
             host=self.config.api.host,
@@ -440,6 +506,7 @@ class Service:
 
     def _stop_pipeline(self) -> None:
         readers = [runtime.reader for runtime in self.cameras.values()]
+        readers += [r.recorder for r in self.cameras.values() if r.recorder]
         for reader in readers + self._retired:
             reader.stop()
         for reader in readers + self._retired:

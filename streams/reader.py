@@ -21,6 +21,7 @@ from pathlib import Path
 import av
 import av.error
 
+from streams.evidence import PacketRing, finish_requests
 from streams.frames import (
     Frame,
     FrameSampler,
@@ -129,6 +130,7 @@ def decode_video(
     container: av.container.InputContainer,
     on_decode_error=None,
     keyframes_only: bool = False,
+    on_packet=None,
 ) -> Iterator[av.VideoFrame]:
     """Yield decoded frames of the first video stream until the stream ends.
 
@@ -141,6 +143,8 @@ def decode_video(
     if keyframes_only:
         stream.codec_context.skip_frame = "NONKEY"
     for packet in container.demux(stream):
+        if on_packet is not None:
+            on_packet(packet)
         try:
             frames = packet.decode()
         except av.error.InvalidDataError as error:
@@ -188,19 +192,27 @@ def classify_error(
 
 
 class CameraReader(threading.Thread):
-    """Read one camera until stopped, putting sampled frames into `slot`."""
+    """Read one camera until stopped, putting sampled frames into `slot`.
+
+    With a `ring`, every demuxed packet also goes into it and the reader writes
+    the ring's due evidence clips. Without a `slot` the reader only records: it
+    demuxes packets for the ring and decodes nothing, which is how the main
+    stream of a camera analysed on its sub-stream is kept.
+    """
 
     def __init__(
         self,
         camera_id: str,
         settings: StreamSettings,
-        slot: LatestFrameSlot,
+        slot: LatestFrameSlot | None,
         on_disconnect=None,
+        ring: PacketRing | None = None,
     ) -> None:
         super().__init__(name=f"reader-{camera_id}", daemon=True)
         self.camera_id = camera_id
         self.settings = settings
         self.slot = slot
+        self.ring = ring
         self.stats = ReaderStats()
         self.received_rate = RateMeter()
         self.log = log.getChild(camera_id)
@@ -300,9 +312,18 @@ class CameraReader(threading.Thread):
         container = open_stream(self.settings)
         self._opened = True
         self._last_activity_mono = time.monotonic()
+        stream = container.streams.video[0]
+        if self.ring is not None:
+            self.ring.reset()
         try:
+            if self.slot is None:
+                self._record_only(container, stream)
+                return
             frames = decode_video(
-                container, self._count_decode_error, self.settings.keyframes_only
+                container,
+                self._count_decode_error,
+                self.settings.keyframes_only,
+                on_packet=lambda packet: self._keep_packet(packet, stream),
             )
             for frame in frames:
                 if self._stop_event.is_set():
@@ -310,7 +331,39 @@ class CameraReader(threading.Thread):
                 self._last_activity_mono = time.monotonic()
                 self._handle_frame(frame)
         finally:
+            if self.ring is not None:
+                # Clips still waiting get what the ring holds before the input,
+                # whose codec parameters they copy, goes away.
+                finish_requests(self.ring, self.ring.pending(), stream, self.log)
             container.close()
+
+    def _keep_packet(self, packet: av.Packet, stream) -> None:
+        if self.ring is None:
+            return
+        now = time.monotonic()
+        self.ring.add(packet, now)
+        due = self.ring.due(now)
+        if due:
+            finish_requests(self.ring, due, stream, self.log)
+
+    def _record_only(self, container, stream) -> None:
+        stats = self.stats
+        for packet in container.demux(stream):
+            if self._stop_event.is_set():
+                return
+            if packet.size == 0:
+                continue
+            now_mono = time.monotonic()
+            self._last_activity_mono = now_mono
+            stats.frames_received += 1
+            stats.last_frame_wall = time.time()
+            self.received_rate.tick(now_mono)
+            if stats.first_frame_wall is None:
+                stats.first_frame_wall = stats.last_frame_wall
+                stats.time_to_first_frame_s = now_mono - stats.connect_started_mono
+                self._set_state(CameraState.STREAMING, "first packet received")
+                self.log.info("recording after %.2f s", stats.time_to_first_frame_s)
+            self._keep_packet(packet, stream)
 
     def _handle_frame(self, frame: av.VideoFrame) -> None:
         now_mono, now_wall = time.monotonic(), time.time()
@@ -401,7 +454,7 @@ class CameraReader(threading.Thread):
             "fps_received": round(self.received_rate.rate(), 2),
             "frames_received": stats.frames_received,
             "frames_sampled": stats.frames_sampled,
-            "frames_dropped": self.slot.dropped,
+            "frames_dropped": self.slot.dropped if self.slot else 0,
             "decode_errors": stats.decode_errors,
             "reconnects": stats.reconnects,
             "last_frame_at": stats.last_frame_wall,
