@@ -160,6 +160,11 @@ class CameraConfig(StrictModel):
     zones: dict[str, ZoneConfig] = Field(
         default_factory=dict, description="Named zones, used by rules."
     )
+    privacy_masks: list[Annotated[list[Point], Field(min_length=3)]] = Field(
+        default_factory=list,
+        description="Polygons (normalised [x, y] corners, like zones) filled black "
+        "in every snapshot before it is written or served.",
+    )
     rules: list[RuleConfig] = Field(
         default_factory=list, description="Incident rules evaluated on this camera."
     )

@@ -292,7 +292,8 @@ class Service:
         base = {"incident_id": event.id, "camera_id": runtime.camera_id}
         try:
             result = write_jpeg(
-                draw_snapshot(frame.image, event.boxes), folder / f"{event.id}.jpg"
+                draw_snapshot(frame.image, event.boxes, runtime.config.privacy_masks),
+                folder / f"{event.id}.jpg",
             )
             snapshot = {**base, "path": f"{event.id}.jpg", "taken_at": frame.wall_s}
             self._store_evidence(event.id, "snapshot", {**snapshot, **result})

@@ -46,6 +46,8 @@ def test_substream_analysed_main_stream_clipped(tmp_path, model_dir, rtsp_server
         "url": sub.url("sub"),
         "main_url": main.url("main"),
         "detect_fps": 7,
+        # The left quarter of the frame is masked for privacy.
+        "privacy_masks": [[[0, 0], [0.25, 0], [0.25, 1], [0, 1]]],
         "rules": [
             {"kind": "gathering", "min_people": 3, "min_seconds": 2, "quiet_seconds": 5}
         ],
@@ -110,5 +112,8 @@ def test_substream_analysed_main_stream_clipped(tmp_path, model_dir, rtsp_server
 
     image = cv2.imdecode(np.frombuffer(snapshot_bytes, np.uint8), cv2.IMREAD_COLOR)
     assert image.shape[:2] == (288, 384)
+    # Masked black; only thin box outlines may cross the mask.
+    assert image[:, :90].mean() < 5
+    assert image[:, 100:].max() > 100
     assert missing.status_code == 404
     assert traversal.status_code == 404

@@ -11,9 +11,18 @@ import numpy as np
 BOX_COLOUR = (0, 0, 255)  # BGR red
 
 
-def draw_snapshot(image: np.ndarray, boxes: list[dict]) -> np.ndarray:
-    """Return a copy of a BGR frame with each box and its label drawn."""
+def draw_snapshot(
+    image: np.ndarray,
+    boxes: list[dict],
+    privacy_masks: list[list[list[float]]] = (),
+) -> np.ndarray:
+    """Return a copy of a BGR frame with privacy masks filled black, then each
+    box and its label drawn."""
     canvas = image.copy()
+    height, width = canvas.shape[:2]
+    for polygon in privacy_masks:
+        corners = np.round(np.asarray(polygon) * [width, height]).astype(np.int32)
+        cv2.fillPoly(canvas, [corners], (0, 0, 0))
     thickness = max(1, round(min(canvas.shape[:2]) / 300))
     for record in boxes:
         x1, y1, x2, y2 = (round(v) for v in record["box"])
