@@ -12,13 +12,16 @@ class Detections:
     """Boxes found in one frame.
 
     `xyxy` holds (x1, y1, x2, y2) per row in pixels of the original frame, `scores`
-    the confidence 0..1 and `class_ids` indexes into `class_names`.
+    the confidence 0..1 and `class_ids` indexes into `class_names`. `tracker_ids`,
+    set by a tracker, holds each box's track id, or -1 where no confirmed track
+    owns it.
     """
 
     xyxy: np.ndarray
     scores: np.ndarray
     class_ids: np.ndarray
     class_names: tuple[str, ...]
+    tracker_ids: np.ndarray | None = None
 
     @classmethod
     def empty(cls, class_names: tuple[str, ...]) -> Detections:
@@ -42,6 +45,16 @@ class Detections:
             scores=self.scores[mask],
             class_ids=self.class_ids[mask],
             class_names=self.class_names,
+            tracker_ids=None if self.tracker_ids is None else self.tracker_ids[mask],
+        )
+
+    def with_tracker_ids(self, tracker_ids: np.ndarray) -> Detections:
+        return Detections(
+            xyxy=self.xyxy,
+            scores=self.scores,
+            class_ids=self.class_ids,
+            class_names=self.class_names,
+            tracker_ids=tracker_ids,
         )
 
     def of_classes(self, names: frozenset[str] | set[str]) -> Detections:
@@ -55,13 +68,14 @@ class Detections:
 
     def to_records(self) -> list[dict]:
         """Return JSON-ready boxes: label, score and [x1, y1, x2, y2] in pixels."""
-        return [
-            {
-                "label": self.class_names[int(class_id)],
-                "score": round(float(score), 3),
-                "box": [round(float(v), 1) for v in box],
+        records = []
+        for index in range(len(self)):
+            record = {
+                "label": self.class_names[int(self.class_ids[index])],
+                "score": round(float(self.scores[index]), 3),
+                "box": [round(float(v), 1) for v in self.xyxy[index]],
             }
-            for box, score, class_id in zip(
-                self.xyxy, self.scores, self.class_ids, strict=True
-            )
-        ]
+            if self.tracker_ids is not None and self.tracker_ids[index] >= 0:
+                record["track_id"] = int(self.tracker_ids[index])
+            records.append(record)
+        return records
