@@ -322,6 +322,17 @@ def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastA
             evidence_file(evidence_dir, manifest), media_type="video/mp4"
         )
 
+    @app.get("/api/counts")
+    def line_counts() -> dict[str, dict[str, dict[str, dict[str, int]]]]:
+        """Line crossings per camera, line, direction (`in`, `out`) and class,
+        counted since the camera's reader started."""
+        statuses, _ = store.read_camera_status()
+        return {
+            camera_id: status.get("line_counts", {})
+            for camera_id, status in sorted(statuses.items())
+            if status.get("line_counts")
+        }
+
     @app.get("/api/cameras", response_model=list[CameraStatus])
     def list_cameras() -> list[CameraStatus]:
         statuses, heartbeat = store.read_camera_status()

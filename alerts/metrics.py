@@ -90,6 +90,18 @@ class PipelineCollector(Collector):
                 latency.add_metric([camera_id], status["latency_s"])
         yield from (state, age, fps_received, fps_analysed, latency)
 
+        crossings = CounterMetricFamily(
+            "sharpeyes_line_crossings",
+            "Tracked objects that crossed a counting line, since the camera started.",
+            labels=["camera", "line", "direction", "class"],
+        )
+        for camera_id, status in statuses.items():
+            for line, directions in status.get("line_counts", {}).items():
+                for direction, by_class in directions.items():
+                    for label, count in by_class.items():
+                        crossings.add_metric([camera_id, line, direction, label], count)
+        yield crossings
+
         core = pipeline.get("core", {})
         yield CounterMetricFamily(
             "sharpeyes_detector_batches",

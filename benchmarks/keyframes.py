@@ -108,7 +108,7 @@ def measure(clip: Path, count: int, keyframes_only: bool, seconds: float) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", default="8,16,32,48", help="camera counts to try")
-    parser.add_argument("--seconds", type=float, default=20.0, help="measuring time")
+    parser.add_argument("--seconds", type=float, default=40.0, help="measuring time")
     parser.add_argument("--no-record", action="store_true", help="do not append")
     args = parser.parse_args()
 
@@ -118,8 +118,10 @@ def main() -> None:
     rows = []
     for count in (int(value) for value in args.counts.split(",")):
         row = measure(clip, count, keyframes_only=True, seconds=args.seconds)
+        # One keyframe more or less is counting noise, not a lost frame: allow it.
+        expected = args.seconds / GOP_S
         row["holds"] = (
-            row["min_fps_analysed"] >= 0.95 / GOP_S
+            row["min_fps_analysed"] * args.seconds >= 0.95 * expected - 1
             and row["service_cpu_cores"] <= 0.9 * cores
         )
         rows.append(row)
@@ -149,7 +151,9 @@ def main() -> None:
             f"{row['server_cpu_cores']} | {row['min_fps_analysed']} | "
             f"{row['mean_fps_analysed']} | {'yes' if row['holds'] else 'no'} |"
         )
-    if all(row["holds"] for row in rows):
+    if not any(row["holds"] for row in rows):
+        verdict = f"No count tried held; the limit is below {rows[0]['cameras']}"
+    elif all(row["holds"] for row in rows):
         verdict = (
             f"Every count tried held, so this machine holds more than {capacity} "
             "keyframe-only cameras"
@@ -157,8 +161,8 @@ def main() -> None:
     else:
         verdict = f"Largest count that holds: **{capacity}** keyframe-only cameras"
     lines.append(
-        f"\n{verdict} (every camera at least 95 % of 0.5 fps, service under 90 % "
-        "of the CPUs)."
+        f"\n{verdict} (every camera at least 95 % of 0.5 fps, give or take one "
+        "keyframe in the window, with the service under 90 % of the CPUs)."
     )
     text = "\n".join(lines) + "\n"
     print(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -84,15 +85,23 @@ def command_analyze(config: Config, args: argparse.Namespace) -> int:
     if not video.is_file():
         raise ConfigError(f"VIDEO: file {str(video)!r} not found")
     detector = build_detector(config)
+    counts: dict = {}
     try:
         frames = analyze_file(
-            video, args.camera, config.cameras[args.camera], detector, print_event
+            video,
+            args.camera,
+            config.cameras[args.camera],
+            detector,
+            print_event,
+            counts=counts,
         )
     except (av.error.FFmpegError, IndexError) as error:
         raise ConfigError(
             f"VIDEO: cannot decode {str(video)!r} as video: {error}"
         ) from None
     log.info("analysed %d frames of %s", frames, video)
+    if args.counts is not None:
+        args.counts.write_text(json.dumps(counts, indent=2) + "\n")
     return 0
 
 
@@ -135,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument("video", help="video file to analyse")
     analyze.add_argument("--camera", required=True, help="camera id whose rules apply")
+    analyze.add_argument(
+        "--counts",
+        type=Path,
+        help="write the line counts at the end of the file to this JSON file",
+    )
     analyze.set_defaults(handler=command_analyze)
 
     check = add("check", "Validate the config and the model file, then exit.")

@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -26,6 +27,7 @@ from streams.urls import redact_url, url_port_error
 
 SITE_KINDS = ("village", "party-member", "road", "square", "site", "other")
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+ACTIVE_HOURS_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$"
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -51,7 +53,28 @@ class ZoneConfig(StrictModel):
     )
 
 
-class GatheringRuleConfig(StrictModel):
+ActiveHoursField = Field(
+    default_factory=list,
+    description='Daily windows "HH:MM-HH:MM" in the camera\'s time zone when the rule '
+    'is active; "20:00-06:00" runs over midnight. Empty means always.',
+)
+VEHICLES_AND_PEOPLE = ["person", "bicycle", "car", "motorcycle", "bus", "truck"]
+
+
+class RuleBase(StrictModel):
+    active_hours: list[Annotated[str, Field(pattern=ACTIVE_HOURS_PATTERN)]] = (
+        ActiveHoursField
+    )
+    update_seconds: float = Field(
+        default=5.0,
+        ge=0.5,
+        le=3600.0,
+        description="Least time between two update events of one open incident "
+        "(seconds).",
+    )
+
+
+class GatheringRuleConfig(RuleBase):
     kind: Literal["gathering"] = Field(description="Rule type.")
     zone: str | None = Field(
         default=None,
@@ -84,22 +107,119 @@ class GatheringRuleConfig(StrictModel):
         description="Shortest dip below min_people that restarts the min_seconds "
         "wait; shorter dips are treated as detector dropouts (seconds).",
     )
-    update_seconds: float = Field(
-        default=5.0,
-        ge=0.5,
-        le=3600.0,
-        description="Least time between two update events of one open incident "
-        "(seconds).",
-    )
     min_score: float = Field(
         default=0.3,
         ge=0.0,
         le=1.0,
         description="Lowest detector score of a person that is counted (0..1).",
     )
+    cluster_radius: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=2.0,
+        description="When set, only the largest group of people linked by steps of "
+        "at most this distance counts (fraction of the frame width).",
+    )
+    cooldown_seconds: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=86400.0,
+        description="After an incident closes, no new one starts for this long "
+        "(seconds).",
+    )
 
 
-RuleConfig = Annotated[GatheringRuleConfig, Field(discriminator="kind")]
+class IntrusionRuleConfig(RuleBase):
+    kind: Literal["intrusion"] = Field(description="Rule type.")
+    zone: str = Field(description="Name of the forbidden zone.")
+    classes: list[str] = Field(
+        default_factory=lambda: list(VEHICLES_AND_PEOPLE),
+        min_length=1,
+        description="Classes that count as intruders.",
+    )
+    min_seconds: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=3600.0,
+        description="Time a track must be inside before the alarm (seconds).",
+    )
+    quiet_seconds: float = Field(
+        default=3.0,
+        ge=0.0,
+        le=3600.0,
+        description="Time the zone must stay empty before the incident closes "
+        "(seconds).",
+    )
+    min_frames: int = Field(
+        default=2,
+        ge=1,
+        le=100,
+        description="Analysed frames in a row on the other side of the zone edge "
+        "before a track counts as entered or left (hysteresis).",
+    )
+
+
+class LoiteringRuleConfig(RuleBase):
+    kind: Literal["loitering"] = Field(description="Rule type.")
+    zone: str = Field(description="Name of the zone watched.")
+    classes: list[str] = Field(
+        default_factory=lambda: ["person"],
+        min_length=1,
+        description="Classes whose tracks are watched.",
+    )
+    min_seconds: float = Field(
+        default=60.0,
+        ge=0.0,
+        le=86400.0,
+        description="Time one track must stay inside before the incident opens "
+        "(seconds).",
+    )
+    quiet_seconds: float = Field(
+        default=3.0,
+        ge=0.0,
+        le=3600.0,
+        description="Time the track must be gone from the zone before the incident "
+        "closes (seconds).",
+    )
+    min_frames: int = Field(
+        default=2,
+        ge=1,
+        le=100,
+        description="Analysed frames in a row on the other side of the zone edge "
+        "before a track counts as entered or left (hysteresis).",
+    )
+
+
+class LineRuleConfig(StrictModel):
+    kind: Literal["line"] = Field(description="Rule type.")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Line name in counts and metrics.",
+    )
+    line: list[Point] = Field(
+        min_length=2,
+        max_length=2,
+        description="[A, B] as normalised [x, y] points. Crossing from the left of "
+        "A->B (as seen on screen) to its right counts as `in`, the other way `out`.",
+    )
+    classes: list[str] = Field(
+        default_factory=lambda: list(VEHICLES_AND_PEOPLE),
+        min_length=1,
+        description="Classes that are counted.",
+    )
+    margin: float = Field(
+        default=0.01,
+        ge=0.0,
+        le=0.2,
+        description="Dead band on each side of the line, as a fraction of the frame "
+        "width; a box jittering inside it keeps its side.",
+    )
+
+
+RuleConfig = Annotated[
+    GatheringRuleConfig | IntrusionRuleConfig | LoiteringRuleConfig | LineRuleConfig,
+    Field(discriminator="kind"),
+]
 
 
 class CameraConfig(StrictModel):
@@ -160,6 +280,16 @@ class CameraConfig(StrictModel):
     zones: dict[str, ZoneConfig] = Field(
         default_factory=dict, description="Named zones, used by rules."
     )
+    timezone: str = Field(
+        default="UTC",
+        description="IANA time zone of the camera, for rules' active hours, e.g. "
+        "Asia/Shanghai.",
+    )
+    exclusions: list[Annotated[list[Point], Field(min_length=3)]] = Field(
+        default_factory=list,
+        description="Polygons (normalised, like zones) whose detections every rule "
+        "ignores, e.g. a poster of a person or a parking bay.",
+    )
     privacy_masks: list[Annotated[list[Point], Field(min_length=3)]] = Field(
         default_factory=list,
         description="Polygons (normalised [x, y] corners, like zones) filled black "
@@ -187,13 +317,23 @@ class CameraConfig(StrictModel):
             raise ValueError(f"invalid port: {port_error}")
         return value
 
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
     @model_validator(mode="after")
     def _check_rule_zones(self) -> CameraConfig:
         for index, rule in enumerate(self.rules):
-            if rule.zone is not None and rule.zone not in self.zones:
+            zone = getattr(rule, "zone", None)
+            if zone is not None and zone not in self.zones:
                 known = ", ".join(sorted(self.zones)) or "none defined"
                 raise ValueError(
-                    f"rules.{index}.zone = {rule.zone!r} names no zone of this "
+                    f"rules.{index}.zone = {zone!r} names no zone of this "
                     f"camera (zones: {known})"
                 )
         return self

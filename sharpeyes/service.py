@@ -371,6 +371,7 @@ class Service:
                 main_state=(
                     runtime.recorder.status()["state"] if runtime.recorder else None
                 ),
+                line_counts=runtime.analyser.line_counts(),
             )
             statuses[camera_id] = status
         return statuses

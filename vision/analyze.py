@@ -29,12 +29,13 @@ def analyze_file(
     detector: Detector,
     emit: Callable[[IncidentEvent], None],
     start_wall: float | None = None,
+    counts: dict | None = None,
 ) -> int:
     """Analyse `path` as camera `camera_id` and pass each incident event to `emit`.
 
     Event timestamps are `start_wall` (default: now) plus the media time. Incidents
-    still open at the end of the file are closed there. Returns the number of
-    frames analysed.
+    still open at the end of the file are closed there. When `counts` is a dict,
+    it receives the line counts at the end. Returns the number of frames analysed.
     """
     analyser = CameraAnalyser(camera_id, camera)
     sampler = FrameSampler(camera.detect_fps)
@@ -78,6 +79,8 @@ def analyze_file(
     if last_obs is not None:
         for event in analyser.finish(last_obs, "end of file"):
             emit(event)
+    if counts is not None:
+        counts.update(analyser.line_counts())
     if decode_errors:
         log.warning("%s: %d packets failed to decode", path, decode_errors)
     return analysed
