@@ -371,6 +371,14 @@ class ModelConfig(StrictModel):
         le=64,
         description="onnxruntime intra-op threads; 0 picks min(4, CPU count).",
     )
+    tiles: int = Field(
+        default=1,
+        ge=1,
+        le=4,
+        description="With N > 1, each frame is also analysed as N x N overlapping "
+        "tiles, which finds smaller, farther objects at about N*N + 1 times the "
+        "inference cost.",
+    )
     classes: list[str] = Field(
         default_factory=lambda: [
             "person",

@@ -72,6 +72,7 @@ def build_detector(config: Config) -> Detector:
         max_batch=config.model.max_batch,
         intra_op_threads=config.model.threads,
         keep_classes=config.model.classes,
+        tiles=config.model.tiles,
     )
 
 

@@ -88,3 +88,36 @@ def test_class_filter_keeps_only_named(model_dir):
     image = cv2.imread(str(media("coco_val2017_000000001584.jpg")))
 
     assert people.detect([image])[0].labels == ["person"] * 3
+
+
+def test_merge_drops_duplicates_and_cut_boxes():
+    from vision.detector import merge_boxes
+
+    xyxy = np.array(
+        [
+            [10, 10, 50, 100],  # a person seen whole
+            [11, 10, 51, 101],  # the same person from a tile
+            [10, 10, 50, 60],  # the top of that person, cut at a tile border
+            [200, 10, 240, 100],  # another person
+            [10, 10, 50, 100],  # a car in the same place: another class
+        ],
+        np.float32,
+    )
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5], np.float32)
+    classes = np.array([0, 0, 0, 0, 2])
+
+    kept = merge_boxes(xyxy, scores, classes, iou_limit=0.45)
+
+    assert sorted(kept.tolist()) == [0, 3, 4]
+
+
+def test_tiles_keep_large_objects_once(detector, model_dir):
+    tiled = Detector(load_model_spec("yolox_nano", model_dir), tiles=2)
+    image = cv2.imread(str(media("coco_val2017_000000001584.jpg")))
+
+    found = tiled.detect([image])[0]
+
+    buses = [i for i, label in enumerate(found.labels) if label == "bus"]
+    big = [i for i in buses if found.xyxy[i][2] - found.xyxy[i][0] > 300]
+    assert len(big) == 1
+    assert found.labels.count("person") >= 3

@@ -74,6 +74,47 @@ def choose_providers(requested: Sequence[str]) -> list[str]:
     return list(requested)
 
 
+def merge_boxes(
+    xyxy: np.ndarray,
+    scores: np.ndarray,
+    class_ids: np.ndarray,
+    iou_limit: float,
+    contained_limit: float = 0.8,
+) -> np.ndarray:
+    """Indexes of boxes kept after merging detections of overlapping crops.
+
+    Greedy by score within each class: a box is dropped when it overlaps a kept
+    one by more than `iou_limit` IoU, or when more than `contained_limit` of its
+    own area lies inside a kept box, which removes the partial boxes of objects
+    cut at a tile border.
+    """
+    order = np.argsort(-scores)
+    kept: list[int] = []
+    areas = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
+    for index in order:
+        box = xyxy[index]
+        same = [k for k in kept if class_ids[k] == class_ids[index]]
+        if same:
+            others = xyxy[same]
+            ix = np.clip(
+                np.minimum(others[:, 2], box[2]) - np.maximum(others[:, 0], box[0]),
+                0,
+                None,
+            )
+            iy = np.clip(
+                np.minimum(others[:, 3], box[3]) - np.maximum(others[:, 1], box[1]),
+                0,
+                None,
+            )
+            inter = ix * iy
+            iou = inter / np.maximum(areas[same] + areas[index] - inter, 1e-9)
+            contained = inter / max(areas[index], 1e-9)
+            if (iou > iou_limit).any() or (contained > contained_limit).any():
+                continue
+        kept.append(int(index))
+    return np.asarray(kept, np.int64)
+
+
 class Detector:
     """Run a YOLOX model on batches of BGR frames and return Detections per frame.
 
@@ -90,12 +131,16 @@ class Detector:
         max_batch: int = 8,
         intra_op_threads: int = 0,
         keep_classes: Sequence[str] | None = None,
+        tiles: int = 1,
+        tile_overlap: float = 0.2,
     ) -> None:
         if spec.family != "yolox":
             raise ModelError(f"model.name: family {spec.family!r} is not supported")
         self.spec = spec
         self.score_threshold = score_threshold
         self.nms_iou = nms_iou
+        self.tiles = tiles
+        self.tile_overlap = tile_overlap
         self.max_batch = max_batch if spec.dynamic_batch else 1
 
         options = ort.SessionOptions()
@@ -140,7 +185,17 @@ class Detector:
         return self.spec.class_names
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        """Detect objects in BGR uint8 frames of any size, batching as allowed."""
+        """Detect objects in BGR uint8 frames of any size, batching as allowed.
+
+        With `tiles` > 1, each frame is also cut into tiles x tiles overlapping
+        crops, each run at the model's full input size, so that small, far-away
+        objects get more pixels; the boxes of all crops are merged.
+        """
+        if self.tiles > 1:
+            return [self._detect_tiled(image) for image in images]
+        return self._run(images)
+
+    def _run(self, images: Sequence[np.ndarray]) -> list[Detections]:
         results: list[Detections] = []
         with self._lock:
             for start in range(0, len(images), self.max_batch):
@@ -148,6 +203,27 @@ class Detector:
                     self._detect_chunk(images[start : start + self.max_batch])
                 )
         return results
+
+    def _detect_tiled(self, image: np.ndarray) -> Detections:
+        height, width = image.shape[:2]
+        crops, offsets = [image], [(0, 0)]
+        share = self.tiles - (self.tiles - 1) * self.tile_overlap
+        tile_w, tile_h = int(width / share), int(height / share)
+        for row in range(self.tiles):
+            for col in range(self.tiles):
+                x = min(width - tile_w, round(col * tile_w * (1 - self.tile_overlap)))
+                y = min(height - tile_h, round(row * tile_h * (1 - self.tile_overlap)))
+                crops.append(image[y : y + tile_h, x : x + tile_w])
+                offsets.append((x, y))
+        parts = self._run(crops)
+        shifts = [np.array([x, y, x, y], np.float32) for x, y in offsets]
+        xyxy = np.concatenate(
+            [part.xyxy + shift for part, shift in zip(parts, shifts, strict=True)]
+        )
+        scores = np.concatenate([part.scores for part in parts])
+        class_ids = np.concatenate([part.class_ids for part in parts])
+        keep = merge_boxes(xyxy, scores, class_ids, self.nms_iou)
+        return Detections(xyxy[keep], scores[keep], class_ids[keep], self.class_names)
 
     def _detect_chunk(self, images: Sequence[np.ndarray]) -> list[Detections]:
         count = len(images)
