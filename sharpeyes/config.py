@@ -25,7 +25,6 @@ from pydantic import (
 
 from streams.urls import redact_url, url_port_error
 
-SITE_KINDS = ("village", "party-member", "road", "square", "site", "other")
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 ACTIVE_HOURS_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$"
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -53,17 +52,14 @@ class ZoneConfig(StrictModel):
     )
 
 
-ActiveHoursField = Field(
-    default_factory=list,
-    description='Daily windows "HH:MM-HH:MM" in the camera\'s time zone when the rule '
-    'is active; "20:00-06:00" runs over midnight. Empty means always.',
-)
 VEHICLES_AND_PEOPLE = ["person", "bicycle", "car", "motorcycle", "bus", "truck"]
 
 
 class RuleBase(StrictModel):
-    active_hours: list[Annotated[str, Field(pattern=ACTIVE_HOURS_PATTERN)]] = (
-        ActiveHoursField
+    active_hours: list[Annotated[str, Field(pattern=ACTIVE_HOURS_PATTERN)]] = Field(
+        default_factory=list,
+        description='Daily windows "HH:MM-HH:MM" in the camera\'s time zone when '
+        'the rule is active; "20:00-06:00" runs over midnight. Empty means always.',
     )
     update_seconds: float = Field(
         default=5.0,
