@@ -96,26 +96,33 @@ class AlertStore:
 
     def publish(self, event: IncidentEvent) -> bool:
         """Store one event; return False when it was stored before."""
-        record = event.to_dict()
-        record.pop("media_time_s", None)
-        payload = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        return self.publish_record(
+            {"event": event.to_dict(), "started_at_unix": event.started_at}
+        )
+
+    def publish_record(self, record: dict[str, Any]) -> bool:
+        """Store one spooled event record (`event` JSON and `started_at_unix`)."""
+        event = dict(record["event"])
+        event.pop("media_time_s", None)
+        payload = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        alert_key = self._alert_key(event["id"])
         stored = self._publish(
             keys=[
-                f"{self.prefix}:event-seen:{event.event_id}",
+                f"{self.prefix}:event-seen:{event['event_id']}",
                 self.stream_key,
-                self._alert_key(event.id),
-                self._alert_key(event.id) + ":events",
+                alert_key,
+                alert_key + ":events",
                 self._index,
-                self._camera_index(event.camera_id),
+                self._camera_index(event["camera_id"]),
             ],
             args=[
                 payload,
                 self.stream_maxlen,
-                event.id,
-                event.started_at,
+                event["id"],
+                record["started_at_unix"],
                 int(self.retention_s),
-                event.event_id,
-                event.seq,
+                event["event_id"],
+                event["seq"],
                 MAX_EVENTS_PER_ALERT,
             ],
         )

@@ -105,6 +105,44 @@ def command_analyze(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def command_replay(config: Config, args: argparse.Namespace) -> int:
+    import redis
+
+    from alerts.forwarder import ForwarderSettings, replay
+    from alerts.redis_server import find_running
+
+    forwarder = config.forwarder
+    if not forwarder.url:
+        raise ConfigError("forwarder.url: not set, so there is nowhere to replay to")
+    url = config.redis_url or find_running(config.data_dir / "redis")
+    if url is None:
+        raise ConfigError("redis_url: null, and no embedded Redis runs for data_dir")
+    since, until = parse_utc(args.since, "--since"), parse_utc(args.until, "--until")
+    settings = ForwarderSettings(
+        url=forwarder.url,
+        secret=forwarder.secret,
+        stream_key=config.alerts.stream_key,
+        timeout_s=forwarder.timeout_s,
+    )
+    count = replay(
+        redis.Redis.from_url(url), settings, int(since * 1000), int(until * 1000)
+    )
+    print(f"replayed {count} events")
+    return 0
+
+
+def parse_utc(value: str, option: str) -> float:
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{option}: {value!r} is not an ISO-8601 time") from None
+    if moment.tzinfo is None:
+        raise ConfigError(f"{option}: {value!r} needs a UTC offset, e.g. Z")
+    return moment.timestamp()
+
+
 def command_check(config: Config, _args: argparse.Namespace) -> int:
     from models.registry import load_model_spec
     from vision.detector import choose_providers
@@ -150,6 +188,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the line counts at the end of the file to this JSON file",
     )
     analyze.set_defaults(handler=command_analyze)
+
+    replay_parser = add(
+        "replay",
+        "Post the events stored between two times to the governance webhook again.",
+    )
+    replay_parser.add_argument(
+        "--since", required=True, help="ISO-8601 time with offset"
+    )
+    replay_parser.add_argument(
+        "--until", required=True, help="ISO-8601 time with offset"
+    )
+    replay_parser.set_defaults(handler=command_replay)
 
     check = add("check", "Validate the config and the model file, then exit.")
     check.set_defaults(handler=command_check)

@@ -445,6 +445,47 @@ class EvidenceConfig(StrictModel):
     )
 
 
+class ForwarderConfig(StrictModel):
+    url: str | None = Field(
+        default=None,
+        description="Governance platform webhook (http or https); null disables "
+        "forwarding.",
+    )
+    secret: str | None = Field(
+        default=None,
+        min_length=16,
+        description="Shared secret for the HMAC-SHA256 body signature; use ${VAR}.",
+    )
+    timeout_s: float = Field(
+        default=10.0, gt=0.0, le=300.0, description="Time allowed per POST (seconds)."
+    )
+    retry_initial_s: float = Field(
+        default=1.0, gt=0.0, le=3600.0, description="First retry delay (seconds)."
+    )
+    retry_max_s: float = Field(
+        default=300.0,
+        gt=0.0,
+        le=86400.0,
+        description="Cap of the doubling retry delay (seconds).",
+    )
+    max_attempts: int = Field(
+        default=200,
+        ge=1,
+        le=100_000,
+        description="Failed tries after which an event moves to the dead-letter "
+        "list; with the defaults, about 16 hours of outage.",
+    )
+
+    @model_validator(mode="after")
+    def _check_pair(self) -> ForwarderConfig:
+        if self.url is not None:
+            if not self.url.startswith(("http://", "https://")):
+                raise ValueError("url must start with http:// or https://")
+            if not self.secret:
+                raise ValueError("secret is required when url is set")
+        return self
+
+
 class Config(StrictModel):
     redis_url: str | None = Field(
         default=None,
@@ -475,6 +516,10 @@ class Config(StrictModel):
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API.")
     alerts: AlertsConfig = Field(
         default_factory=AlertsConfig, description="Alert storage in Redis."
+    )
+    forwarder: ForwarderConfig = Field(
+        default_factory=ForwarderConfig,
+        description="Delivery of every event to the governance platform.",
     )
     evidence: EvidenceConfig = Field(
         default_factory=EvidenceConfig,

@@ -18,6 +18,7 @@ import redis
 import uvicorn
 
 from alerts.api import create_app
+from alerts.forwarder import Forwarder, ForwarderSettings
 from alerts.publisher import AlertPublisher
 from alerts.redis_server import EmbeddedRedis, RedisStartError, find_running
 from alerts.store import AlertStore
@@ -46,8 +47,11 @@ REDIS_LOG_INTERVAL_S = 60.0
 PURGE_INTERVAL_S = 3600.0
 
 
-def connect_redis(config: Config) -> tuple[redis.Redis, EmbeddedRedis | None]:
-    """Connect to `redis_url`, to a running embedded Redis, or start one."""
+def connect_redis(config: Config) -> tuple[redis.Redis, str, EmbeddedRedis | None]:
+    """Connect to `redis_url`, to a running embedded Redis, or start one.
+
+    Returns the client, the URL it uses and the embedded server this call started.
+    """
     embedded = None
     url = config.redis_url
     if url is None:
@@ -59,7 +63,7 @@ def connect_redis(config: Config) -> tuple[redis.Redis, EmbeddedRedis | None]:
         else:
             log.info("using the embedded Redis already serving %s", directory)
     client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-    return client, embedded
+    return client, url, embedded
 
 
 def build_detector(config: Config) -> Detector:
@@ -128,6 +132,7 @@ class Service:
         self._redis_last_log = 0.0
         self._redis_failures = 0
         self.core: InferenceCore | None = None
+        self.forwarder: Forwarder | None = None
         self.publisher: AlertPublisher | None = None
         self._embedded: EmbeddedRedis | None = None
         self._api_server: uvicorn.Server | None = None
@@ -137,7 +142,7 @@ class Service:
         # Load the model first: a bad weight file should fail before anything runs.
         if self.detector is None:
             self.detector = build_detector(self.config)
-        client, self._embedded = connect_redis(self.config)
+        client, self.redis_url, self._embedded = connect_redis(self.config)
         self.evidence_dir = self.config.data_dir / "evidence"
         self.store = AlertStore(
             client,
@@ -146,9 +151,26 @@ class Service:
             retention_s=self.config.alerts.retention_days * 86400,
             evidence_dir=self.evidence_dir,
         )
-        self.publisher = AlertPublisher(self.store)
+        self.publisher = AlertPublisher(
+            self.store, self.config.data_dir / "spool" / "events.jsonl"
+        )
         self.publisher.start()
 
+        if self.config.forwarder.url:
+            forwarder = self.config.forwarder
+            self.forwarder = Forwarder(
+                redis.Redis.from_url(self.redis_url, socket_timeout=30),
+                ForwarderSettings(
+                    url=forwarder.url,
+                    secret=forwarder.secret,
+                    stream_key=self.config.alerts.stream_key,
+                    timeout_s=forwarder.timeout_s,
+                    retry_initial_s=forwarder.retry_initial_s,
+                    retry_max_s=forwarder.retry_max_s,
+                    max_attempts=forwarder.max_attempts,
+                ),
+            )
+            self.forwarder.start()
         self.core = InferenceCore(self.detector, self._on_detections)
         self.core.start()
         self.apply_cameras(self.desired_cameras())
@@ -503,6 +525,9 @@ class Service:
             if self._api_server is not None:
                 self._api_server.should_exit = True
                 self._api_thread.join(timeout=10)
+            if self.forwarder is not None:
+                self.forwarder.stop()
+                self.forwarder.join(timeout=15)
             if self._embedded is not None:
                 self._embedded.stop()
             log.info("sharpeyes stopped")

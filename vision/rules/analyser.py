@@ -77,10 +77,11 @@ class CameraAnalyser:
     def _log(self, events: list[IncidentEvent]) -> None:
         for event in events:
             self.log.info(
-                "incident %s %s %s (count %d, peak %d)",
+                "incident %s %s %s (event %s, count %d, peak %d)",
                 event.kind,
                 event.id,
                 event.state,
+                event.event_id,
                 event.count,
                 event.peak_count,
             )
