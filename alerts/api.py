@@ -194,6 +194,8 @@ def evidence_file(evidence_dir: Path | None, manifest: dict | None) -> FilePath:
 
 
 def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastAPI:
+    # NOTE: no endpoint checks who calls it yet (no tokens or roles), so the API
+    # must stay on 127.0.0.1 or behind an authenticating proxy.
     app = FastAPI(
         title="sharpeyes",
         version="0.1.0",

@@ -107,6 +107,8 @@ def write_clip(
     Timestamps are shifted so the clip starts at 0. Raises ValueError when there
     is nothing to write.
     """
+    # NOTE: clips are remuxed as received, so a camera's privacy_masks are not
+    # burned into them (only into snapshots); masking needs a re-encode.
     if not packets:
         raise ValueError("no packets in the requested window")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -77,7 +77,35 @@ class ZoneMembership:
         }
 
 
-class IntrusionRule:
+class TrackedZoneRule:
+    """Shared set-up of the rules that follow tracks in and out of one zone."""
+
+    def __init__(
+        self,
+        camera: CameraInfo,
+        index: int,
+        config: IntrusionRuleConfig | LoiteringRuleConfig,
+        zone: Zone,
+    ) -> None:
+        self.camera = camera
+        self.index = index
+        self.config = config
+        self.zone = zone
+        self.hours = ActiveHours(config.active_hours, camera.timezone)
+        self.membership = ZoneMembership(zone, config.min_frames, config.quiet_seconds)
+
+    def new_incident(self, started_wall: float) -> IncidentRecord:
+        return IncidentRecord(
+            self.camera,
+            self.kind,
+            self.index,
+            self.zone.name,
+            self.config.update_seconds,
+            started_wall=started_wall,
+        )
+
+
+class IntrusionRule(TrackedZoneRule):
     """An incident while tracked objects of the given classes are in a forbidden
     zone during active hours.
 
@@ -90,12 +118,7 @@ class IntrusionRule:
     def __init__(
         self, camera: CameraInfo, index: int, config: IntrusionRuleConfig, zone: Zone
     ) -> None:
-        self.camera = camera
-        self.index = index
-        self.config = config
-        self.zone = zone
-        self.hours = ActiveHours(config.active_hours, camera.timezone)
-        self.membership = ZoneMembership(zone, config.min_frames, config.quiet_seconds)
+        super().__init__(camera, index, config, zone)
         self.incident: IncidentRecord | None = None
         self._empty_since: tuple[float, float] | None = None
 
@@ -117,14 +140,7 @@ class IntrusionRule:
             if not due:
                 return []
             first = min(members[t].since_wall for t in due)
-            self.incident = IncidentRecord(
-                self.camera,
-                self.kind,
-                self.index,
-                self.zone.name,
-                self.config.update_seconds,
-                started_wall=first,
-            )
+            self.incident = self.new_incident(started_wall=first)
             self.incident.note(count, boxes)
             self._empty_since = None
             return [self.incident.event("open", count, obs)]
@@ -152,7 +168,7 @@ class IntrusionRule:
         return [incident.event("close", 0, obs, ended, {"close_reason": reason})]
 
 
-class LoiteringRule:
+class LoiteringRule(TrackedZoneRule):
     """An incident per track that stays inside a zone longer than `min_seconds`.
 
     It closes when the track has left the zone, or not been seen, for
@@ -164,12 +180,7 @@ class LoiteringRule:
     def __init__(
         self, camera: CameraInfo, index: int, config: LoiteringRuleConfig, zone: Zone
     ) -> None:
-        self.camera = camera
-        self.index = index
-        self.config = config
-        self.zone = zone
-        self.hours = ActiveHours(config.active_hours, camera.timezone)
-        self.membership = ZoneMembership(zone, config.min_frames, config.quiet_seconds)
+        super().__init__(camera, index, config, zone)
         self.open: dict[int, IncidentRecord] = {}
         self._last_inside: dict[int, tuple[float, float]] = {}
 
@@ -186,14 +197,7 @@ class LoiteringRule:
             boxes = objects.select(np.array([index])).to_records()
             incident = self.open.get(track_id)
             if incident is None and dwell >= self.config.min_seconds:
-                incident = IncidentRecord(
-                    self.camera,
-                    self.kind,
-                    self.index,
-                    self.zone.name,
-                    self.config.update_seconds,
-                    started_wall=members[track_id].since_wall,
-                )
+                incident = self.new_incident(members[track_id].since_wall)
                 incident.note(1, boxes)
                 self.open[track_id] = incident
                 events.append(incident.event("open", 1, obs, detail=self._dwell(dwell)))
