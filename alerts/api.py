@@ -6,15 +6,22 @@ as a separate process (`sharpeyes api`) against the same Redis.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 import time
 from datetime import datetime
 from pathlib import Path as FilePath
 from typing import Any, Literal
 
 import redis
-from fastapi import FastAPI, HTTPException, Path, Query
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    StreamingResponse,
+)
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
@@ -193,6 +200,38 @@ def evidence_file(evidence_dir: Path | None, manifest: dict | None) -> FilePath:
     return path
 
 
+SSE_KEEPALIVE_S = 15.0
+# A camera entry is well under 4 KiB; 64 KiB leaves room for many zones.
+MAX_BODY_BYTES = 64 * 1024
+
+
+async def sse_messages(store: AlertStore, request: Request, after: str):
+    """Yield SSE messages for stream entries after `after` until the client goes."""
+    if after == "$":
+        # Resolve "newest" once, so entries added between two reads are not lost.
+        newest = await asyncio.to_thread(
+            store.client.xrevrange, store.stream_key, count=1
+        )
+        after = newest[0][0].decode() if newest else "0-0"
+    yield ": connected\n\n"
+    idle = 0.0
+    while not await request.is_disconnected():
+        entries = await asyncio.to_thread(
+            store.client.xread, {store.stream_key: after}, count=100, block=1000
+        )
+        if not entries:
+            idle += 1.0
+            if idle >= SSE_KEEPALIVE_S:
+                idle = 0.0
+                yield ": keep-alive\n\n"
+            continue
+        idle = 0.0
+        for entry_id, fields in entries[0][1]:
+            after = entry_id.decode()
+            data = fields[b"event"].decode()
+            yield f"id: {after}\nevent: incident\ndata: {data}\n\n"
+
+
 def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastAPI:
     # NOTE: no endpoint checks who calls it yet (no tokens or roles), so the API
     # must stay on 127.0.0.1 or behind an authenticating proxy.
@@ -208,6 +247,23 @@ def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastA
         return JSONResponse(
             status_code=503, content={"detail": "alert store (Redis) unavailable"}
         )
+
+    @app.middleware("http")
+    async def limit_body_size(request: Request, call_next):
+        """Reject request bodies over MAX_BODY_BYTES before reading them, and
+        bodies of unknown length, so no request can make the API buffer much."""
+        if request.method in ("POST", "PUT", "PATCH"):
+            length = request.headers.get("content-length")
+            if length is None:
+                return JSONResponse(
+                    status_code=411, content={"detail": "Content-Length required"}
+                )
+            if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+                return JSONResponse(
+                    status_code=413,
+                    content={"detail": f"body larger than {MAX_BODY_BYTES} bytes"},
+                )
+        return await call_next(request)
 
     registry = build_registry(store, HEARTBEAT_STALE_S)
 
@@ -322,6 +378,37 @@ def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastA
         manifest = store.get_evidence(checked_id(alert_id)).get("clip")
         return FileResponse(
             evidence_file(evidence_dir, manifest), media_type="video/mp4"
+        )
+
+    @app.get(
+        "/api/events/stream",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    async def event_feed(
+        request: Request,
+        last_event_id: str | None = Query(
+            None,
+            max_length=40,
+            pattern=r"^\d+-\d+$",
+            description="Resume after this event id; the Last-Event-ID header, "
+            "which browsers send on reconnect, takes precedence.",
+        ),
+    ) -> StreamingResponse:
+        """Server-Sent Events of every incident event as it is stored.
+
+        Each message has the Redis stream entry id as its `id`, `event:
+        incident` and the event JSON as `data`. A client that reconnects with
+        the last id it saw receives everything it missed, as far back as the
+        stream's MAXLEN keeps.
+        """
+        resume = request.headers.get("last-event-id") or last_event_id
+        if resume is not None and not re.fullmatch(r"\d+-\d+", resume):
+            raise HTTPException(422, "Last-Event-ID must be a stream id like 1-0")
+        return StreamingResponse(
+            sse_messages(store, request, resume or "$"),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
         )
 
     @app.get("/api/counts")
