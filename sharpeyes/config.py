@@ -435,6 +435,12 @@ class EvidenceConfig(StrictModel):
         le=300.0,
         description="Clip length after the incident opened (seconds).",
     )
+    max_disk_mb: float = Field(
+        default=10240.0,
+        gt=0.0,
+        description="Disk budget of the evidence folder (MiB); the oldest files "
+        "of closed incidents are deleted first, never those of open ones.",
+    )
     ring_seconds: float = Field(
         default=30.0,
         ge=1.0,

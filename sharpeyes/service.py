@@ -21,6 +21,7 @@ from alerts.api import create_app
 from alerts.forwarder import Forwarder, ForwarderSettings
 from alerts.publisher import AlertPublisher
 from alerts.redis_server import EmbeddedRedis, RedisStartError, find_running
+from alerts.retention import enforce_disk_budget
 from alerts.store import AlertStore
 from models.registry import load_model_spec
 from sharpeyes.config import (
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 STATUS_INTERVAL_S = 1.0
 REDIS_LOG_INTERVAL_S = 60.0
 PURGE_INTERVAL_S = 3600.0
+BUDGET_INTERVAL_S = 60.0
 
 
 def connect_redis(config: Config) -> tuple[redis.Redis, str, EmbeddedRedis | None]:
@@ -451,7 +453,7 @@ class Service:
         signal.signal(signal.SIGHUP, self._request_reload)
         try:
             self.start()
-            last_purge = 0.0
+            last_purge = last_budget = 0.0
             while not self._stop_event.wait(STATUS_INTERVAL_S):
                 if self._reload_requested.is_set():
                     self._reload_requested.clear()
@@ -463,6 +465,13 @@ class Service:
                     self.store.write_camera_status(
                         self.camera_status(), self.pipeline_stats()
                     )
+                    if time.monotonic() - last_budget > BUDGET_INTERVAL_S:
+                        last_budget = time.monotonic()
+                        enforce_disk_budget(
+                            self.store,
+                            self.evidence_dir,
+                            int(self.config.evidence.max_disk_mb * 2**20),
+                        )
                     if time.monotonic() - last_purge > PURGE_INTERVAL_S:
                         cutoff = time.time() - self.config.alerts.retention_days * 86400
                         removed = self.store.purge_closed_before(cutoff)
