@@ -15,18 +15,22 @@ from pathlib import Path as FilePath
 from typing import Any, Literal
 
 import redis
-from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import (
     FileResponse,
     JSONResponse,
     PlainTextResponse,
     StreamingResponse,
 )
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from alerts.audit import AuditLog
+from alerts.auth import Principal, TokenStore
 from alerts.metrics import build_registry
 from alerts.store import AlertQuery, AlertStore
+from alerts.workflow import TransitionError, Workflow
 from sharpeyes.config import CAMERA_ID_PATTERN, CameraConfig
 from vision.incidents import iso_utc
 
@@ -34,6 +38,11 @@ log = logging.getLogger(__name__)
 
 # A pipeline that has not written camera status for this long is reported as down.
 HEARTBEAT_STALE_S = 10.0
+SQUAD_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+ERRORS = {
+    401: {"description": "Missing or invalid bearer token."},
+    403: {"description": "The token's role may not do this."},
+}
 
 
 class Box(BaseModel):
@@ -69,6 +78,67 @@ class AlertWithEvents(Alert):
     events: list[Alert] = Field(
         description="Every event of the incident, oldest first."
     )
+
+
+class WorkflowEntry(BaseModel):
+    action: str
+    status: str
+    by: str = Field(description="Token name of who acted.")
+    role: str
+    at: str = Field(description="UTC ISO-8601 time of the transition.")
+    note: str
+    squad: str | None = None
+
+
+class WorkflowState(BaseModel):
+    status: Literal[
+        "new", "acknowledged", "dispatched", "en_route", "resolved", "false_alarm"
+    ]
+    squad: str | None = Field(description="Squad the alert was dispatched to.")
+    history: list[WorkflowEntry] = Field(description="Every transition, oldest first.")
+
+
+class AlertDetail(AlertWithEvents):
+    workflow: WorkflowState
+
+
+class Note(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(default="", max_length=1000, description="Free text.")
+
+
+class DispatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    squad: str = Field(pattern=SQUAD_PATTERN, description="Squad id.")
+    note: str = Field(default="", max_length=1000, description="Instructions.")
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(min_length=1, max_length=1000, description="Why; required.")
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=SQUAD_PATTERN, description="Who the token is for.")
+    role: Literal["operator", "squad", "engineer", "auditor", "admin"]
+    squad: str | None = Field(
+        default=None, pattern=SQUAD_PATTERN, description="Squad id, for squad tokens."
+    )
+
+
+class TokenCreated(BaseModel):
+    name: str
+    role: str
+    squad: str | None
+    token: str = Field(description="The bearer token; shown only this once.")
+
+
+class TokenInfo(BaseModel):
+    name: str
+    role: str
+    squad: str | None
+    created_at: float
 
 
 class AlertPage(BaseModel):
@@ -137,11 +207,18 @@ class Health(BaseModel):
     pipeline_heartbeat_age_s: float | None
 
 
+def invalid(location: list[str], message: str) -> HTTPException:
+    """A 422 shaped like FastAPI's own validation errors, as the schema declares."""
+    return HTTPException(
+        422, [{"loc": location, "msg": message, "type": "value_error"}]
+    )
+
+
 def parse_time(value: datetime | None, name: str) -> float | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        raise HTTPException(422, f"{name}: time must include a UTC offset, e.g. Z")
+        raise invalid(["query", name], "time must include a UTC offset, e.g. Z")
     return value.timestamp()
 
 
@@ -205,6 +282,24 @@ SSE_KEEPALIVE_S = 15.0
 MAX_BODY_BYTES = 64 * 1024
 
 
+def evidence_files(store: AlertStore, evidence_dir: FilePath | None) -> list:
+    """(name, path, sha256) of every evidence file still meant to exist."""
+    found = []
+    if evidence_dir is None:
+        return found
+    for key in store.client.scan_iter(f"{store.prefix}:evidence:*"):
+        incident_id = key.decode().rsplit(":", 1)[1]
+        for kind, manifest in store.get_evidence(incident_id).items():
+            if (
+                manifest.get("sha256")
+                and manifest.get("path")
+                and not manifest.get("deleted")
+            ):
+                path = evidence_dir / manifest.get("camera_id", "") / manifest["path"]
+                found.append((f"{kind} of {incident_id}", path, manifest["sha256"]))
+    return found
+
+
 async def sse_messages(store: AlertStore, request: Request, after: str):
     """Yield SSE messages for stream entries after `after` until the client goes."""
     if after == "$":
@@ -228,18 +323,57 @@ async def sse_messages(store: AlertStore, request: Request, after: str):
         idle = 0.0
         for entry_id, fields in entries[0][1]:
             after = entry_id.decode()
-            data = fields[b"event"].decode()
-            yield f"id: {after}\nevent: incident\ndata: {data}\n\n"
+            kind = "incident" if b"event" in fields else "transition"
+            data = fields[b"event" if kind == "incident" else b"transition"].decode()
+            yield f"id: {after}\nevent: {kind}\ndata: {data}\n\n"
 
 
 def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastAPI:
-    # NOTE: no endpoint checks who calls it yet (no tokens or roles), so the API
-    # must stay on 127.0.0.1 or behind an authenticating proxy.
+    """Build the API on a store; tokens, workflow and audit log share its Redis.
+
+    Every endpoint but /healthz and /metrics needs `Authorization: Bearer
+    <token>`, and the token's role must be allowed on it (admin always is).
+    """
     app = FastAPI(
         title="sharpeyes",
         version="0.1.0",
-        description="Incident alerts and camera status of a sharpeyes pipeline.",
+        description="Incident alerts, dispatch workflow, evidence and camera status "
+        "of a sharpeyes pipeline.",
+        responses=ERRORS,
     )
+    tokens = TokenStore(store.client, store.prefix)
+    audit = AuditLog(store.client, store.prefix)
+    workflow = Workflow(
+        store.client, store.stream_key, store.stream_maxlen, store.prefix
+    )
+    bearer = HTTPBearer(auto_error=False)
+
+    def allow(*roles: str):
+        def check(
+            credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+        ) -> Principal:
+            if credentials is None:
+                raise HTTPException(
+                    401, "missing bearer token", {"WWW-Authenticate": "Bearer"}
+                )
+            who = tokens.lookup(credentials.credentials)
+            if who is None:
+                raise HTTPException(
+                    401, "invalid or revoked token", {"WWW-Authenticate": "Bearer"}
+                )
+            if who.role != "admin" and who.role not in roles:
+                raise HTTPException(403, f"role {who.role} may not do this")
+            return who
+
+        return check
+
+    def record(who: Principal, request: Request, action: str, target: str, **detail):
+        source = request.client.host if request.client else ""
+        audit.append(who.name, who.role, action, target, source, detail)
+
+    def with_workflow(alert: dict) -> dict:
+        alert["workflow"] = workflow.state(alert["id"])
+        return alert
 
     @app.exception_handler(redis.RedisError)
     async def redis_unavailable(_request, error: redis.RedisError) -> JSONResponse:
@@ -306,6 +440,7 @@ def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastA
         ),
         limit: int = Query(50, ge=1, le=500, description="Page size."),
         offset: int = Query(0, ge=0, le=1_000_000, description="Alerts to skip."),
+        who: Principal = Depends(allow("operator", "auditor")),
     ) -> AlertPage:
         query = AlertQuery(
             camera_id=camera,
@@ -317,6 +452,9 @@ def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastA
             offset=offset,
         )
         items, total = store.list_alerts(query)
+        states = workflow.states([item["id"] for item in items])
+        for item in items:
+            item["workflow_status"] = states[item["id"]]["status"]
         next_offset = offset + len(items) if offset + len(items) < total else None
         return AlertPage(
             items=items,
@@ -328,16 +466,189 @@ def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastA
 
     @app.get(
         "/api/alerts/{alert_id}",
-        response_model=AlertWithEvents,
+        response_model=AlertDetail,
         responses={404: {"description": "No alert with this id."}},
     )
-    def get_alert(alert_id: str) -> AlertWithEvents:
+    def get_alert(
+        alert_id: str, who: Principal = Depends(allow("operator", "auditor"))
+    ) -> AlertDetail:
+        return with_workflow(existing_alert(alert_id))
+
+    def existing_alert(alert_id: str) -> dict:
         if not alert_id.isalnum() or len(alert_id) > 64:
             raise HTTPException(404, "alert not found")
         alert = store.get_alert(alert_id)
         if alert is None:
             raise HTTPException(404, "alert not found")
         return alert
+
+    def apply(alert_id: str, action: str, who: Principal, request: Request, **kw):
+        existing_alert(alert_id)
+        try:
+            state = workflow.transition(alert_id, action, who, **kw)
+        except TransitionError as error:
+            raise HTTPException(409, str(error)) from None
+        record(who, request, action, alert_id, **kw)
+        return state
+
+    @app.post(
+        "/api/alerts/{alert_id}/acknowledge",
+        response_model=WorkflowState,
+        responses={
+            404: {"description": "No such alert."},
+            409: {"description": "Not allowed now."},
+        },
+    )
+    def acknowledge(
+        alert_id: str,
+        request: Request,
+        body: Note = Body(default_factory=Note),
+        who: Principal = Depends(allow("operator")),
+    ) -> WorkflowState:
+        """Acknowledge a new alert."""
+        return apply(alert_id, "acknowledge", who, request, note=body.note)
+
+    @app.post(
+        "/api/alerts/{alert_id}/dispatch",
+        response_model=WorkflowState,
+        responses={
+            404: {"description": "No such alert."},
+            409: {"description": "Not allowed now."},
+        },
+    )
+    def dispatch(
+        alert_id: str,
+        body: DispatchRequest,
+        request: Request,
+        who: Principal = Depends(allow("operator")),
+    ) -> WorkflowState:
+        """Dispatch a new or acknowledged alert to an enforcement squad."""
+        return apply(
+            alert_id, "dispatch", who, request, note=body.note, squad=body.squad
+        )
+
+    @app.post(
+        "/api/alerts/{alert_id}/false-alarm",
+        response_model=WorkflowState,
+        responses={
+            404: {"description": "No such alert."},
+            409: {"description": "Not allowed now."},
+        },
+    )
+    def false_alarm(
+        alert_id: str,
+        body: Reason,
+        request: Request,
+        who: Principal = Depends(allow("operator")),
+    ) -> WorkflowState:
+        """Close an alert that is not resolved yet as a false alarm, with a reason."""
+        return apply(alert_id, "false_alarm", who, request, note=body.note)
+
+    @app.get("/api/dispatches", response_model=list[AlertDetail])
+    def list_dispatches(
+        who: Principal = Depends(allow("squad", "operator", "auditor")),
+    ) -> list[AlertDetail]:
+        """Dispatched alerts: a squad sees only its own, others see all."""
+        ids = (
+            workflow.dispatched_to(who.squad)
+            if who.role == "squad"
+            else workflow.all_dispatched()
+        )
+        alerts = [store.get_alert(alert_id) for alert_id in ids]
+        return [with_workflow(alert) for alert in alerts if alert is not None]
+
+    def squad_action(
+        alert_id: str, action: str, who: Principal, request: Request, note: str
+    ):
+        if who.role == "squad" and workflow.state(alert_id).get("squad") != who.squad:
+            raise HTTPException(403, "this alert is not dispatched to your squad")
+        return apply(alert_id, action, who, request, note=note)
+
+    @app.post(
+        "/api/dispatches/{alert_id}/en-route",
+        response_model=WorkflowState,
+        responses={
+            404: {"description": "No such alert."},
+            409: {"description": "Not allowed now."},
+        },
+    )
+    def en_route(
+        alert_id: str,
+        request: Request,
+        body: Note = Body(default_factory=Note),
+        who: Principal = Depends(allow("squad")),
+    ) -> WorkflowState:
+        """The squad is on its way."""
+        return squad_action(alert_id, "en_route", who, request, body.note)
+
+    @app.post(
+        "/api/dispatches/{alert_id}/resolve",
+        response_model=WorkflowState,
+        responses={
+            404: {"description": "No such alert."},
+            409: {"description": "Not allowed now."},
+        },
+    )
+    def resolve(
+        alert_id: str,
+        body: Reason,
+        request: Request,
+        who: Principal = Depends(allow("squad")),
+    ) -> WorkflowState:
+        """The squad resolved the incident; the note says how."""
+        return squad_action(alert_id, "resolve", who, request, body.note)
+
+    @app.get("/api/audit")
+    def audit_log(
+        offset: int = Query(0, ge=0, le=10_000_000),
+        limit: int = Query(100, ge=1, le=1000),
+        who: Principal = Depends(allow("auditor")),
+    ) -> list[dict[str, Any]]:
+        """Audit records, oldest first: who, role, action, target, when, from where."""
+        return audit.records(offset, limit)
+
+    @app.get("/api/audit/verify")
+    def audit_verify(
+        request: Request, who: Principal = Depends(allow("auditor"))
+    ) -> dict[str, Any]:
+        """Check the audit chain and re-hash every evidence file against its
+        recorded sha256; `problems` lists what does not match."""
+        report = audit.verify(evidence_files(store, evidence_dir))
+        record(who, request, "audit_verify", "audit", problems=len(report["problems"]))
+        return report
+
+    @app.post("/api/tokens", response_model=TokenCreated, status_code=201)
+    def create_token(
+        body: TokenRequest, request: Request, who: Principal = Depends(allow())
+    ) -> TokenCreated:
+        """Create (or replace) a named token; the token is shown only here."""
+        if body.role == "squad" and not body.squad:
+            raise invalid(["body", "squad"], "squad tokens need a squad id")
+        token = tokens.create(body.name, body.role, body.squad)
+        record(
+            who, request, "token_create", body.name, role=body.role, squad=body.squad
+        )
+        return TokenCreated(
+            name=body.name, role=body.role, squad=body.squad, token=token
+        )
+
+    @app.get("/api/tokens", response_model=list[TokenInfo])
+    def list_tokens(who: Principal = Depends(allow())) -> list[TokenInfo]:
+        return tokens.list()
+
+    @app.delete(
+        "/api/tokens/{name}",
+        status_code=204,
+        responses={404: {"description": "No such token."}},
+    )
+    def revoke_token(
+        request: Request,
+        name: str = Path(pattern=SQUAD_PATTERN),
+        who: Principal = Depends(allow()),
+    ) -> None:
+        if not tokens.revoke(name):
+            raise HTTPException(404, "token not found")
+        record(who, request, "token_revoke", name)
 
     def checked_id(alert_id: str) -> str:
         if not alert_id.isalnum() or len(alert_id) > 64:
@@ -348,7 +659,9 @@ def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastA
         "/api/alerts/{alert_id}/evidence",
         responses={404: {"description": "No alert with this id."}},
     )
-    def get_evidence(alert_id: str) -> dict[str, dict[str, Any]]:
+    def get_evidence(
+        alert_id: str, who: Principal = Depends(allow("operator", "auditor"))
+    ) -> dict[str, dict[str, Any]]:
         """Manifests of the alert's snapshot and clip: file name, size, sha256,
         and the real start and end of the clip (Unix seconds)."""
         alert_id = checked_id(alert_id)
@@ -361,24 +674,30 @@ def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastA
         response_class=FileResponse,
         responses={404: {"description": "No snapshot for this id."}},
     )
-    def get_snapshot(alert_id: str) -> FileResponse:
+    def get_snapshot(
+        alert_id: str,
+        request: Request,
+        who: Principal = Depends(allow("operator", "auditor")),
+    ) -> FileResponse:
         """The JPEG taken when the incident opened, with its boxes drawn."""
         manifest = store.get_evidence(checked_id(alert_id)).get("snapshot")
-        return FileResponse(
-            evidence_file(evidence_dir, manifest), media_type="image/jpeg"
-        )
+        path = evidence_file(evidence_dir, manifest)
+        record(who, request, "evidence_view", alert_id, kind="snapshot")
+        return FileResponse(path, media_type="image/jpeg")
 
     @app.get(
         "/api/alerts/{alert_id}/clip",
         response_class=FileResponse,
         responses={404: {"description": "No clip for this id (yet)."}},
     )
-    def get_clip(alert_id: str) -> FileResponse:
+    def get_clip(
+        alert_id: str, request: Request, who: Principal = Depends(allow("auditor"))
+    ) -> FileResponse:
         """The MP4 clip around the incident, cut without re-encoding."""
         manifest = store.get_evidence(checked_id(alert_id)).get("clip")
-        return FileResponse(
-            evidence_file(evidence_dir, manifest), media_type="video/mp4"
-        )
+        path = evidence_file(evidence_dir, manifest)
+        record(who, request, "evidence_download", alert_id, kind="clip")
+        return FileResponse(path, media_type="video/mp4")
 
     @app.get(
         "/api/events/stream",
@@ -394,6 +713,7 @@ def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastA
             description="Resume after this event id; the Last-Event-ID header, "
             "which browsers send on reconnect, takes precedence.",
         ),
+        who: Principal = Depends(allow("operator", "auditor")),
     ) -> StreamingResponse:
         """Server-Sent Events of every incident event as it is stored.
 
@@ -404,7 +724,9 @@ def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastA
         """
         resume = request.headers.get("last-event-id") or last_event_id
         if resume is not None and not re.fullmatch(r"\d+-\d+", resume):
-            raise HTTPException(422, "Last-Event-ID must be a stream id like 1-0")
+            raise invalid(
+                ["header", "last-event-id"], "must be a stream id such as 1-0"
+            )
         return StreamingResponse(
             sse_messages(store, request, resume or "$"),
             media_type="text/event-stream",
@@ -412,7 +734,9 @@ def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastA
         )
 
     @app.get("/api/counts")
-    def line_counts() -> dict[str, dict[str, dict[str, dict[str, int]]]]:
+    def line_counts(
+        who: Principal = Depends(allow("operator", "engineer", "auditor")),
+    ) -> dict[str, dict[str, dict[str, dict[str, int]]]]:
         """Line crossings per camera, line, direction (`in`, `out`) and class,
         counted since the camera's reader started."""
         statuses, _ = store.read_camera_status()
@@ -423,7 +747,9 @@ def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastA
         }
 
     @app.get("/api/cameras", response_model=list[CameraStatus])
-    def list_cameras() -> list[CameraStatus]:
+    def list_cameras(
+        who: Principal = Depends(allow("operator", "engineer", "auditor")),
+    ) -> list[CameraStatus]:
         statuses, heartbeat = store.read_camera_status()
         stale = heartbeat is None or time.time() - heartbeat > HEARTBEAT_STALE_S
         return [
@@ -439,7 +765,9 @@ def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastA
     )
     def put_camera(
         camera: CameraConfig,
+        request: Request,
         camera_id: str = Path(pattern=CAMERA_ID_PATTERN, max_length=64),
+        who: Principal = Depends(allow("engineer")),
     ) -> CameraChange:
         """Add a camera or replace its config; the pipeline applies it within about
         a second, without touching other cameras. `${VAR}` references in the body
@@ -447,6 +775,7 @@ def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastA
         store.set_camera_override(
             camera_id, camera.model_dump(mode="json", exclude_unset=True)
         )
+        record(who, request, "camera_put", camera_id)
         log.info("camera %s added or changed through the API", camera_id)
         return CameraChange(camera_id=camera_id, change="put")
 
@@ -457,7 +786,9 @@ def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastA
         responses={404: {"description": "No such camera."}},
     )
     def delete_camera(
+        request: Request,
         camera_id: str = Path(pattern=CAMERA_ID_PATTERN, max_length=64),
+        who: Principal = Depends(allow("engineer")),
     ) -> CameraChange:
         """Stop and remove a camera, whether it came from the config file or the
         API. A camera from the file stays removed until it is added again."""
@@ -466,6 +797,7 @@ def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastA
         if camera_id not in statuses and overrides.get(camera_id) is None:
             raise HTTPException(404, "camera not found")
         store.set_camera_override(camera_id, None)
+        record(who, request, "camera_delete", camera_id)
         log.info("camera %s removed through the API", camera_id)
         return CameraChange(camera_id=camera_id, change="delete")
 

@@ -5,7 +5,8 @@ entry is acknowledged only after the platform answered 2xx, or after it was
 moved to the dead-letter list. Entries a crashed consumer left pending are
 reclaimed with XAUTOCLAIM once idle for `reclaim_idle_s`. Each POST carries the
 event JSON, an HMAC-SHA256 signature of the body in `X-Sharpeyes-Signature`
-(`sha256=<hex>`), and an `Idempotency-Key` of incident id, state and sequence,
+(`sha256=<hex>`), and an `Idempotency-Key` of incident id, state and sequence
+(for a workflow transition: its status and number in the alert's history),
 so the platform can apply each event once however often it is delivered.
 """
 
@@ -127,7 +128,8 @@ class Forwarder(threading.Thread):
 
     def _deliver(self, entry_id: bytes, fields: dict) -> bool:
         settings = self.settings
-        body = fields[b"event"]
+        # Incident events and workflow transitions both go to the platform.
+        body = fields.get(b"event") or fields[b"transition"]
         event = json.loads(body)
         key = idempotency_key(event)
         headers = {

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from alerts.store import AlertStore
+from alerts.workflow import UNDER_DISPATCH
 
 log = logging.getLogger(__name__)
 
@@ -15,9 +16,10 @@ EVIDENCE_SUFFIXES = (".mp4", ".jpg")
 def enforce_disk_budget(store: AlertStore, evidence_dir: Path, max_bytes: int) -> int:
     """Delete evidence files, oldest first, until the folder fits in `max_bytes`.
 
-    Files of incidents that are still open are never deleted, so the folder can
-    stay over budget while they last. Each deleted file's manifest in Redis is
-    marked with `deleted` so the API reports it gone rather than missing.
+    Files of incidents that are still open or under dispatch are never deleted,
+    so the folder can stay over budget while they last. Each deleted file's
+    manifest in Redis is marked with `deleted` so the API reports it gone rather
+    than missing.
     Returns the number of files deleted.
     """
     files = []
@@ -33,6 +35,8 @@ def enforce_disk_budget(store: AlertStore, evidence_dir: Path, max_bytes: int) -
         incident_id = path.stem
         alert = store.get_alert(incident_id)
         if alert is not None and alert["state"] != "close":
+            continue
+        if store.workflow_status(incident_id) in UNDER_DISPATCH:
             continue
         path.unlink(missing_ok=True)
         total -= size

@@ -175,6 +175,8 @@ class AlertStore:
             alert = json.loads(raw) if raw else None
             if alert is not None and alert["state"] != "close":
                 continue
+            if self.workflow_status(incident_id) in ("dispatched", "en_route"):
+                continue  # evidence of an incident under dispatch is kept
             pipe = self.client.pipeline()
             pipe.delete(
                 self._alert_key(incident_id), self._alert_key(incident_id) + ":events"

@@ -24,5 +24,11 @@ for _ in $(seq 50); do
   kill -0 $server 2>/dev/null || { echo "demo: RTSP server failed" >&2; exit 1; }
   sleep 0.2
 done
+if [[ -z ${SHARPEYES_ADMIN_TOKEN:-} ]]; then
+  SHARPEYES_ADMIN_TOKEN=$(/usr/bin/python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
+fi
+export SHARPEYES_ADMIN_TOKEN
 echo "demo: cameras on rtsp://127.0.0.1:8554/{plaza,road,hall}; API on http://127.0.0.1:8080"
+echo "demo: admin token: $SHARPEYES_ADMIN_TOKEN"
+echo "demo: try  curl -H \"Authorization: Bearer \$SHARPEYES_ADMIN_TOKEN\" http://127.0.0.1:8080/api/alerts"
 .venv/bin/sharpeyes run --config sharpeyes.yaml

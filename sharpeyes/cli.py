@@ -131,6 +131,68 @@ def command_replay(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def redis_for_tools(config: Config):
+    """Connect a command-line tool to the service's Redis; never start one."""
+    import redis
+
+    from alerts.redis_server import find_running
+
+    url = config.redis_url or find_running(config.data_dir / "redis")
+    if url is None:
+        raise ConfigError(
+            "redis_url: null, and no embedded Redis runs for data_dir; start "
+            "`sharpeyes run` first or set redis_url"
+        )
+    return redis.Redis.from_url(url)
+
+
+def command_token(config: Config, args: argparse.Namespace) -> int:
+    from alerts.audit import AuditLog
+    from alerts.auth import TokenStore
+
+    if args.action in ("create", "revoke") and not args.name:
+        raise ConfigError(f"--name: required with {args.action}")
+    client = redis_for_tools(config)
+    tokens = TokenStore(client)
+    if args.action == "create":
+        try:
+            token = tokens.create(args.name, args.role, args.squad)
+        except ValueError as error:
+            raise ConfigError(f"--role: {error}") from None
+        AuditLog(client).append(
+            "cli", "admin", "token_create", args.name, detail={"role": args.role}
+        )
+        print(token)
+    elif args.action == "revoke":
+        if not tokens.revoke(args.name):
+            raise ConfigError(f"--name: no token named {args.name!r}")
+        AuditLog(client).append("cli", "admin", "token_revoke", args.name)
+        print(f"revoked {args.name}")
+    else:
+        for record in tokens.list():
+            print(f"{record['name']}\t{record['role']}\t{record.get('squad') or ''}")
+    return 0
+
+
+def command_audit(config: Config, _args: argparse.Namespace) -> int:
+    from alerts.api import evidence_files
+    from alerts.audit import AuditLog
+    from alerts.store import AlertStore
+
+    client = redis_for_tools(config)
+    store = AlertStore(client, evidence_dir=config.data_dir / "evidence")
+    report = AuditLog(client).verify(
+        evidence_files(store, config.data_dir / "evidence")
+    )
+    print(
+        f"{report['records']} audit records, "
+        f"{report['evidence_checked']} evidence files checked"
+    )
+    for problem in report["problems"]:
+        print(f"PROBLEM: {problem}")
+    return 1 if report["problems"] else 0
+
+
 def parse_utc(value: str, option: str) -> float:
     from datetime import datetime
 
@@ -200,6 +262,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--until", required=True, help="ISO-8601 time with offset"
     )
     replay_parser.set_defaults(handler=command_replay)
+
+    token = add("token", "Create, list or revoke API bearer tokens.")
+    token.add_argument("action", choices=["create", "list", "revoke"])
+    token.add_argument("--name", default="", help="token name (create, revoke)")
+    token.add_argument(
+        "--role",
+        default="operator",
+        help="operator, squad, engineer, auditor or admin (create)",
+    )
+    token.add_argument("--squad", help="squad id, for squad tokens (create)")
+    token.set_defaults(handler=command_token)
+
+    audit = add(
+        "audit",
+        "Verify the audit log's hash chain and every evidence file's sha256; "
+        "exit 1 when anything was changed or deleted.",
+    )
+    audit.add_argument("action", choices=["verify"])
+    audit.set_defaults(handler=command_audit)
 
     check = add("check", "Validate the config and the model file, then exit.")
     check.set_defaults(handler=command_check)

@@ -397,6 +397,13 @@ class ApiConfig(StrictModel):
     enabled: bool = Field(
         default=True, description="Whether `sharpeyes run` also serves the API."
     )
+    admin_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="Bearer token registered for the admin role (name `admin`) "
+        "at start-up; use ${VAR}. Other tokens are made with `sharpeyes token` "
+        "or POST /api/tokens.",
+    )
 
 
 class AlertsConfig(StrictModel):

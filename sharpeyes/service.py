@@ -18,6 +18,8 @@ import redis
 import uvicorn
 
 from alerts.api import create_app
+from alerts.audit import AuditLog
+from alerts.auth import TokenStore
 from alerts.forwarder import Forwarder, ForwarderSettings
 from alerts.publisher import AlertPublisher
 from alerts.redis_server import EmbeddedRedis, RedisStartError, find_running
@@ -153,6 +155,11 @@ class Service:
             retention_s=self.config.alerts.retention_days * 86400,
             evidence_dir=self.evidence_dir,
         )
+        if self.config.api.admin_token:
+            TokenStore(client).create(
+                "admin", "admin", token=self.config.api.admin_token
+            )
+        self.audit = AuditLog(client)
         self.publisher = AlertPublisher(
             self.store, self.config.data_dir / "spool" / "events.jsonl"
         )
@@ -282,6 +289,16 @@ class Service:
                 log.warning("config key %s changed; it applies after a restart", key)
         self.config = self.config.model_copy(update={"cameras": new.cameras})
         self.apply_cameras(self.desired_cameras())
+        try:
+            self.audit.append(
+                "sighup",
+                "engineer",
+                "config_reload",
+                str(self.config_path),
+                detail={"cameras": sorted(self.cameras)},
+            )
+        except redis.RedisError as error:
+            log.warning("audit record of the reload failed: %s", error)
         log.info("config reloaded: %d cameras running", len(self.cameras))
 
     def _poll_camera_overrides(self) -> None:

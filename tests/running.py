@@ -16,6 +16,8 @@ import yaml
 from alerts.redis_server import free_port
 from tests.conftest import REPO
 
+ADMIN_TOKEN = "test-admin-token-0123456789"
+
 
 class RunningService:
     """A `sharpeyes run` process with its own embedded Redis and API port."""
@@ -27,7 +29,11 @@ class RunningService:
             "redis_url": None,
             "data_dir": str(tmp_path / "data"),
             "model": {"name": "yolox_nano", "dir": str(model_dir), "threads": 1},
-            "api": {"host": "127.0.0.1", "port": self.api_port},
+            "api": {
+                "host": "127.0.0.1",
+                "port": self.api_port,
+                "admin_token": ADMIN_TOKEN,
+            },
             "cameras": cameras,
             **extra,
         }
@@ -35,7 +41,11 @@ class RunningService:
         self.write_config()
         self.log_path = tmp_path / "run.log"
         self.process: subprocess.Popen | None = None
-        self.api = httpx.Client(base_url=f"http://127.0.0.1:{self.api_port}", timeout=5)
+        self.api = httpx.Client(
+            base_url=f"http://127.0.0.1:{self.api_port}",
+            timeout=5,
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
 
     def write_config(self) -> None:
         self.config_path.write_text(yaml.safe_dump(self.config))

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from alerts.api import create_app
+from alerts.auth import TokenStore
 from alerts.store import AlertStore
 from vision.incidents import IncidentEvent
 
@@ -51,7 +52,8 @@ def store(redis_client) -> AlertStore:
 
 @pytest.fixture
 def client(store) -> TestClient:
-    return TestClient(create_app(store))
+    token = TokenStore(store.client).create("tester", "admin")
+    return TestClient(create_app(store), headers={"Authorization": f"Bearer {token}"})
 
 
 def test_publish_is_idempotent(store, redis_client):

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
 from alerts.api import MAX_BODY_BYTES, create_app
+from alerts.auth import TokenStore
 from alerts.redis_server import free_port
 from alerts.store import AlertStore
 from vision.incidents import IncidentEvent
@@ -44,6 +45,12 @@ def event(incident: str, seq: int, state: str) -> IncidentEvent:
 @pytest.fixture
 def store(redis_client) -> AlertStore:
     return AlertStore(redis_client)
+
+
+@pytest.fixture
+def auth(store) -> dict[str, str]:
+    token = TokenStore(store.client).create("tester", "admin")
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
@@ -86,7 +93,7 @@ def read_messages(lines, count: int) -> list[dict]:
     return messages
 
 
-def test_feed_resumes_after_last_event_id(store, live_api):
+def test_feed_resumes_after_last_event_id(store, live_api, auth):
     for seq, state in ((1, "open"), (2, "update"), (3, "close")):
         store.publish(event("inc1", seq, state))
     first_id = store.client.xrange("sharpeyes:events", count=1)[0][0].decode()
@@ -94,7 +101,7 @@ def test_feed_resumes_after_last_event_id(store, live_api):
     with httpx.stream(
         "GET",
         f"{live_api}/api/events/stream",
-        headers={"Last-Event-ID": first_id},
+        headers={"Last-Event-ID": first_id, **auth},
         timeout=10,
     ) as response:
         lines = response.iter_lines()
@@ -109,16 +116,16 @@ def test_feed_resumes_after_last_event_id(store, live_api):
     assert missed[1]["id"] > missed[0]["id"] > first_id
 
 
-def test_feed_rejects_bad_resume_id(store):
-    client = TestClient(create_app(store))
+def test_feed_rejects_bad_resume_id(store, auth):
+    client = TestClient(create_app(store), headers=auth)
 
     response = client.get("/api/events/stream", headers={"Last-Event-ID": "../x"})
 
     assert response.status_code == 422
 
 
-def test_oversized_body_rejected(store):
-    client = TestClient(create_app(store))
+def test_oversized_body_rejected(store, auth):
+    client = TestClient(create_app(store), headers=auth)
     body = {"url": "rtsp://127.0.0.1/x", "location": "x" * (MAX_BODY_BYTES + 10)}
 
     response = client.put("/api/cameras/plaza", json=body)
@@ -138,7 +145,7 @@ FUZZ_CHECKS = [
 ]
 
 
-def test_openapi_fuzz(store, tmp_path):
+def test_openapi_fuzz(store, tmp_path, auth):
     """No 5xx, and every response matches its declared schema.
 
     Runs schemathesis by hand over every operation, because its pytest plugin
@@ -162,7 +169,7 @@ def test_openapi_fuzz(store, tmp_path):
         )
         @given(case=operation.as_strategy())
         def call(case):
-            case.call_and_validate(checks=FUZZ_CHECKS)
+            case.call_and_validate(checks=FUZZ_CHECKS, headers=auth)
 
         call()
         checked.append(f"{operation.method.upper()} {operation.path}")

@@ -28,6 +28,7 @@ from tests.footage import (
     pets_camera,
     pets_expected_spans,
 )
+from tests.running import ADMIN_TOKEN
 
 CAMERA_PASSWORD = "Pa55-w0rd-xyz"
 
@@ -68,7 +69,7 @@ def test_rtsp_plaza_gatherings_reach_api(tmp_path, model_dir, rtsp_server):
         "redis_url": None,
         "data_dir": str(tmp_path / "data"),
         "model": {"name": "yolox_nano", "dir": str(model_dir)},
-        "api": {"host": "127.0.0.1", "port": api_port},
+        "api": {"host": "127.0.0.1", "port": api_port, "admin_token": ADMIN_TOKEN},
         "cameras": {
             "plaza": pets_camera(server.url("plaza")),
             "refused": {
@@ -86,7 +87,11 @@ def test_rtsp_plaza_gatherings_reach_api(tmp_path, model_dir, rtsp_server):
     clip_s = PETS_FRAMES / PETS_FPS
 
     process = start_service(config_path, log_path)
-    api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=5)
+    api = httpx.Client(
+        base_url=f"http://127.0.0.1:{api_port}",
+        timeout=5,
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
     try:
 
         def cameras() -> dict | None:
