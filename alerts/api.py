@@ -429,8 +429,10 @@ def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastA
     def list_alerts(
         camera: str | None = Query(None, max_length=64, description="Camera id."),
         kind: str | None = Query(None, max_length=32, description="Rule kind."),
-        state: Literal["open", "update", "close"] | None = Query(
-            None, description="State of the latest event."
+        state: Literal["open", "update", "close", "active"] | None = Query(
+            None,
+            description="State of the latest event; `active` matches open and "
+            "update, so every incident not closed yet.",
         ),
         since: datetime | None = Query(
             None, description="Only alerts that started at or after this time."

@@ -28,6 +28,7 @@ from typing import Any
 
 import redis
 
+from alerts.workflow import UNDER_DISPATCH
 from vision.incidents import IncidentEvent
 
 MAX_EVENTS_PER_ALERT = 500
@@ -153,7 +154,12 @@ class AlertStore:
             for alert in self._load(ids[start : start + chunk]):
                 if query.kind and alert["kind"] != query.kind:
                     continue
-                if query.state and alert["state"] != query.state:
+                if query.state == "active" and alert["state"] == "close":
+                    continue
+                if (
+                    query.state not in (None, "active")
+                    and alert["state"] != query.state
+                ):
                     continue
                 matches.append(alert)
         return matches[query.offset : query.offset + query.limit], len(matches)
@@ -175,7 +181,7 @@ class AlertStore:
             alert = json.loads(raw) if raw else None
             if alert is not None and alert["state"] != "close":
                 continue
-            if self.workflow_status(incident_id) in ("dispatched", "en_route"):
+            if self.workflow_status(incident_id) in UNDER_DISPATCH:
                 continue  # evidence of an incident under dispatch is kept
             pipe = self.client.pipeline()
             pipe.delete(
@@ -227,6 +233,11 @@ class AlertStore:
         raw, version = pipe.execute()
         overrides = {key.decode(): json.loads(value) for key, value in raw.items()}
         return overrides, int(version or 0)
+
+    def workflow_status(self, incident_id: str) -> str:
+        """Dispatch workflow status of an incident (`new` when none was set)."""
+        raw = self.client.get(f"{self.prefix}:workflow:{incident_id}")
+        return json.loads(raw)["status"] if raw else "new"
 
     def put_evidence(
         self, incident_id: str, kind: str, manifest: dict[str, Any]

@@ -84,6 +84,9 @@ def command_analyze(config: Config, args: argparse.Namespace) -> int:
     video = Path(args.video)
     if not video.is_file():
         raise ConfigError(f"VIDEO: file {str(video)!r} not found")
+    if args.counts is not None and not args.counts.parent.is_dir():
+        raise ConfigError(f"--counts: folder {str(args.counts.parent)!r} not found")
+    start_wall = parse_utc(args.start, "--start") if args.start else None
     detector = build_detector(config)
     counts: dict = {}
     try:
@@ -93,6 +96,7 @@ def command_analyze(config: Config, args: argparse.Namespace) -> int:
             config.cameras[args.camera],
             detector,
             print_event,
+            start_wall=start_wall,
             counts=counts,
         )
     except (av.error.FFmpegError, IndexError) as error:
@@ -106,6 +110,7 @@ def command_analyze(config: Config, args: argparse.Namespace) -> int:
 
 
 def command_replay(config: Config, args: argparse.Namespace) -> int:
+    import httpx
     import redis
 
     from alerts.forwarder import ForwarderSettings, replay
@@ -118,15 +123,23 @@ def command_replay(config: Config, args: argparse.Namespace) -> int:
     if url is None:
         raise ConfigError("redis_url: null, and no embedded Redis runs for data_dir")
     since, until = parse_utc(args.since, "--since"), parse_utc(args.until, "--until")
+    if since > until:
+        raise ConfigError(f"--since: {args.since!r} is after --until {args.until!r}")
     settings = ForwarderSettings(
         url=forwarder.url,
         secret=forwarder.secret,
         stream_key=config.alerts.stream_key,
         timeout_s=forwarder.timeout_s,
     )
-    count = replay(
-        redis.Redis.from_url(url), settings, int(since * 1000), int(until * 1000)
-    )
+    try:
+        count = replay(
+            redis.Redis.from_url(url), settings, int(since * 1000), int(until * 1000)
+        )
+    except httpx.HTTPError as error:
+        raise ConfigError(
+            f"forwarder.url: posting to the webhook failed ({error}); nothing more "
+            "was replayed, so run the same command again once it answers"
+        ) from None
     print(f"replayed {count} events")
     return 0
 
@@ -244,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument("video", help="video file to analyse")
     analyze.add_argument("--camera", required=True, help="camera id whose rules apply")
+    analyze.add_argument(
+        "--start",
+        help="UTC time the recording started (ISO-8601 with offset); event times "
+        "and active hours follow it (default: the file's creation_time, else now)",
+    )
     analyze.add_argument(
         "--counts",
         type=Path,

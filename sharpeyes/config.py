@@ -23,9 +23,38 @@ from pydantic import (
     model_validator,
 )
 
+from models.registry import MANIFEST_PATH
 from streams.urls import redact_url, url_port_error
 
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+def known_class_names() -> frozenset[str]:
+    """Every class name any model in models/manifest.yaml can output."""
+    manifest = yaml.safe_load(MANIFEST_PATH.read_text())
+    return frozenset(name for names in manifest["classes"].values() for name in names)
+
+
+def check_classes(names: list[str]) -> list[str]:
+    unknown = sorted(set(names) - known_class_names())
+    if unknown:
+        raise ValueError(f"unknown class names {unknown}; see models/manifest.yaml")
+    return names
+
+
+def check_active_hours(windows: list[str]) -> list[str]:
+    for window in windows:
+        if not re.match(ACTIVE_HOURS_PATTERN, window):
+            raise ValueError(
+                f"{window!r} is not a daily window such as 08:00-18:00 "
+                "(hours 00-23, end up to 24:00)"
+            )
+        start, end = window.split("-")
+        if start == end:
+            raise ValueError(f"{window!r} starts and ends at the same time")
+    return windows
+
+
 ACTIVE_HOURS_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$"
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -56,7 +85,7 @@ VEHICLES_AND_PEOPLE = ["person", "bicycle", "car", "motorcycle", "bus", "truck"]
 
 
 class RuleBase(StrictModel):
-    active_hours: list[Annotated[str, Field(pattern=ACTIVE_HOURS_PATTERN)]] = Field(
+    active_hours: list[str] = Field(
         default_factory=list,
         description='Daily windows "HH:MM-HH:MM" in the camera\'s time zone when '
         'the rule is active; "20:00-06:00" runs over midnight. Empty means always.',
@@ -68,6 +97,11 @@ class RuleBase(StrictModel):
         description="Least time between two update events of one open incident "
         "(seconds).",
     )
+
+    @field_validator("active_hours")
+    @classmethod
+    def _check_hours(cls, value: list[str]) -> list[str]:
+        return check_active_hours(value)
 
 
 class GatheringRuleConfig(RuleBase):
@@ -133,6 +167,12 @@ class IntrusionRuleConfig(RuleBase):
         min_length=1,
         description="Classes that count as intruders.",
     )
+
+    @field_validator("classes")
+    @classmethod
+    def _check_classes(cls, value: list[str]) -> list[str]:
+        return check_classes(value)
+
     min_seconds: float = Field(
         default=0.0,
         ge=0.0,
@@ -163,6 +203,12 @@ class LoiteringRuleConfig(RuleBase):
         min_length=1,
         description="Classes whose tracks are watched.",
     )
+
+    @field_validator("classes")
+    @classmethod
+    def _check_classes(cls, value: list[str]) -> list[str]:
+        return check_classes(value)
+
     min_seconds: float = Field(
         default=60.0,
         ge=0.0,
@@ -203,6 +249,19 @@ class LineRuleConfig(StrictModel):
         min_length=1,
         description="Classes that are counted.",
     )
+
+    @field_validator("classes")
+    @classmethod
+    def _check_classes(cls, value: list[str]) -> list[str]:
+        return check_classes(value)
+
+    @field_validator("line")
+    @classmethod
+    def _check_line(cls, value: list[list[float]]) -> list[list[float]]:
+        if value[0] == value[1]:
+            raise ValueError("the two points of the line are the same")
+        return value
+
     margin: float = Field(
         default=0.01,
         ge=0.0,
@@ -565,9 +624,19 @@ def expand_env(value: object, path: str) -> object:
     return value
 
 
+RULE_KINDS = ("gathering", "intrusion", "loitering", "line")
+
+
 def describe_error(error: dict) -> str:
     """Format one pydantic error as `key.path: message (got VALUE)`."""
-    location = ".".join(str(part) for part in error["loc"])
+    parts = list(error["loc"])
+    # pydantic names the matched rule kind in the path; the file has no such key.
+    parts = [
+        part
+        for index, part in enumerate(parts)
+        if not (part in RULE_KINDS and index > 0 and isinstance(parts[index - 1], int))
+    ]
+    location = ".".join(str(part) for part in parts)
     value = error.get("input")
     if error["type"] == "missing":
         return f"{location}: missing required key"
@@ -582,15 +651,18 @@ def describe_error(error: dict) -> str:
     if error["type"] == "extra_forbidden":
         return f"{location}: unknown key (value {safe_repr(value)})"
     message = error["msg"].removeprefix("Value error, ")
-    if isinstance(value, dict | list):
+    shown = safe_repr(value)
+    if isinstance(value, dict) or shown in message:
         return f"{location}: {message}"
-    return f"{location}: {message} (got {safe_repr(value)})"
+    return f"{location}: {message} (got {shown})"
 
 
 def safe_repr(value: object) -> str:
     """Repr of a config value for an error message, with URL passwords hidden."""
     if isinstance(value, dict):
         return "{...}"
+    if isinstance(value, list) and len(repr(value)) > 80:
+        return "[...]"
     if isinstance(value, str) and "://" in value:
         return repr(redact_url(value))
     text = repr(value)

@@ -26,3 +26,5 @@ def configure_logging(level: str = "INFO", secrets: tuple[str, ...] = ()) -> Non
     root.setLevel(level)
     # Per-request access lines are noise next to the pipeline's own log.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs every webhook POST at INFO; the forwarder logs what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

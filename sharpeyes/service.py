@@ -129,6 +129,8 @@ class Service:
         self.detector = detector
         self.cameras: dict[str, CameraRuntime] = {}
         self._retired: list[CameraReader] = []
+        self.invalid_cameras: dict[str, str] = {}
+        self._pending_evidence: list[tuple[str, str, dict]] = []
         self._overrides_version: int | None = None
         self._reload_requested = threading.Event()
         self._stop_event = threading.Event()
@@ -242,6 +244,7 @@ class Service:
         and skipped; the camera keeps its previous config, if it had one.
         """
         cameras = dict(self.config.cameras)
+        self.invalid_cameras = {}
         try:
             overrides, self._overrides_version = self.store.read_camera_overrides()
         except redis.RedisError as error:
@@ -255,6 +258,7 @@ class Service:
                 cameras[camera_id] = parse_camera(camera_id, raw)
             except ConfigError as error:
                 log.error("camera %s from the API is invalid: %s", camera_id, error)
+                self.invalid_cameras[camera_id] = str(error)
                 if camera_id in self.cameras:
                     cameras[camera_id] = self.cameras[camera_id].config
         return {cid: camera for cid, camera in cameras.items() if camera.enabled}
@@ -361,9 +365,20 @@ class Service:
         try:
             self.store.put_evidence(incident_id, kind, manifest)
         except redis.RedisError as error:
+            # Kept and written again from the housekeeping loop once Redis is back.
             log.warning(
-                "storing %s manifest of %s failed: %s", kind, incident_id, error
+                "storing %s manifest of %s failed (%s); will retry",
+                kind,
+                incident_id,
+                error,
             )
+            self._pending_evidence.append((incident_id, kind, manifest))
+
+    def _retry_evidence(self) -> None:
+        while self._pending_evidence:
+            incident_id, kind, manifest = self._pending_evidence[0]
+            self.store.put_evidence(incident_id, kind, manifest)
+            self._pending_evidence.pop(0)
 
     def _on_disconnect(self, camera_id: str, reason: str) -> None:
         runtime = self.cameras.get(camera_id)
@@ -379,7 +394,10 @@ class Service:
                 if obs is None:
                     continue
                 quiet = max(
-                    (rule.config.quiet_seconds for rule in runtime.analyser.rules),
+                    (
+                        getattr(rule.config, "quiet_seconds", 0.0)
+                        for rule in runtime.analyser.rules
+                    ),
                     default=0.0,
                 )
                 if now - obs.t < quiet + runtime.config.read_timeout_s:
@@ -393,7 +411,11 @@ class Service:
                 self.publisher.submit(event)
 
     def camera_status(self) -> dict[str, dict]:
-        statuses = {}
+        statuses = {
+            camera_id: {"state": "failed", "reason": f"invalid config: {reason}"}
+            for camera_id, reason in self.invalid_cameras.items()
+            if camera_id not in self.cameras
+        }
         for camera_id, runtime in self.cameras.items():
             status = runtime.reader.status()
             status.update(
@@ -472,13 +494,13 @@ class Service:
             self.start()
             last_purge = last_budget = 0.0
             while not self._stop_event.wait(STATUS_INTERVAL_S):
-                if self._reload_requested.is_set():
-                    self._reload_requested.clear()
-                    self.reload()
-                self._supervise_redis()
-                self._poll_camera_overrides()
-                self._expire_incidents()
                 try:
+                    self._housekeeping_steps()
+                except Exception:
+                    # A bug in one step must not take every camera down with it.
+                    log.exception("housekeeping step failed; carrying on")
+                try:
+                    self._retry_evidence()
                     self.store.write_camera_status(
                         self.camera_status(), self.pipeline_stats()
                     )
@@ -500,6 +522,14 @@ class Service:
                     self._redis_failed(error)
         finally:
             self.stop()
+
+    def _housekeeping_steps(self) -> None:
+        if self._reload_requested.is_set():
+            self._reload_requested.clear()
+            self.reload()
+        self._supervise_redis()
+        self._poll_camera_overrides()
+        self._expire_incidents()
 
     def _supervise_redis(self) -> None:
         if self._embedded is not None and not self._embedded.alive():

@@ -108,6 +108,7 @@ def test_filters(store, client):
     assert ids(camera="plaza") == ["p2", "p1"]
     assert ids(kind="dust") == ["r1"]
     assert ids(state="close") == ["p2"]
+    assert ids(state="active") == ["r1", "p1"]
     assert ids(state="open", camera="plaza") == ["p1"]
     assert ids(since="2026-05-28T20:28:00+00:00") == ["r1", "p2"]
     assert ids(until="2026-05-28T20:27:00Z") == ["p1"]

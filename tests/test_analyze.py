@@ -99,3 +99,39 @@ def test_unknown_camera_rejected(tmp_path, model_dir):
 
     assert result.returncode == 2
     assert "'gate'" in result.stderr
+
+
+def test_start_time_drives_timestamps_and_hours(tmp_path, model_dir):
+    def run(hours: list[str]) -> list[dict]:
+        camera = {
+            "url": "rtsp://127.0.0.1/x",
+            "detect_fps": 10,
+            "rules": [
+                {
+                    "kind": "gathering",
+                    "min_people": 3,
+                    "min_seconds": 1,
+                    "active_hours": hours,
+                }
+            ],
+        }
+        config = write_config(tmp_path, model_dir, {"walk": camera})
+        result = run_cli(
+            "analyze",
+            str(media("tud_campus_walkers.mp4")),
+            "--config",
+            str(config),
+            "--camera",
+            "walk",
+            "--start",
+            "2026-01-01T12:00:00Z",
+        )
+        assert result.returncode == 0, result.stderr
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    inside = run(["12:00-13:00"])
+    outside = run(["13:00-14:00"])
+
+    assert [r["state"] for r in inside][0] == "open"
+    assert inside[0]["started_at"].startswith("2026-01-01T12:00:0")
+    assert outside == []

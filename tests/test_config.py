@@ -213,6 +213,58 @@ def test_more_bad_cameras(tmp_path, model_dir, changes, expected_key, expected_t
     assert "hunter2" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("rule", "expected_key", "expected_text"),
+    [
+        (
+            {"kind": "gathering", "active_hours": ["25:00-26:00"]},
+            "cameras.plaza.rules.0.active_hours",
+            "'25:00-26:00' is not a daily window",
+        ),
+        (
+            {"kind": "gathering", "active_hours": ["10:00-10:00"]},
+            "cameras.plaza.rules.0.active_hours",
+            "starts and ends at the same time",
+        ),
+        (
+            {"kind": "line", "name": "gate", "line": [[0.5, 0.1], [0.5, 0.1]]},
+            "cameras.plaza.rules.0.line",
+            "the same",
+        ),
+        (
+            {"kind": "intrusion", "zone": "centre", "classes": ["dragon"]},
+            "cameras.plaza.rules.0.classes",
+            "'dragon'",
+        ),
+    ],
+    ids=["hours-pattern", "empty-window", "line-one-point", "unknown-class"],
+)
+def test_bad_rules(tmp_path, model_dir, rule, expected_key, expected_text):
+    camera = dict(GOOD_CAMERA, rules=[rule])
+    result, lines = check(write_config(tmp_path, model_dir, cameras={"plaza": camera}))
+
+    assert result.returncode == 2
+    assert len(lines) == 1, lines
+    assert expected_key in lines[0]
+    assert ".gathering." not in lines[0]
+    assert expected_text in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected_key", "expected_text"),
+    [({"timezone": "Mars/Olympus"}, "cameras.plaza.timezone", "'Mars/Olympus'")],
+    ids=["timezone"],
+)
+def test_bad_timezone(tmp_path, model_dir, changes, expected_key, expected_text):
+    camera = dict(GOOD_CAMERA, **changes)
+    result, lines = check(write_config(tmp_path, model_dir, cameras={"plaza": camera}))
+
+    assert result.returncode == 2
+    assert len(lines) == 1, lines
+    assert expected_key in lines[0]
+    assert lines[0].count(expected_text) == 1
+
+
 def test_redis_url_scheme_checked(tmp_path, model_dir):
     path = write_config(
         tmp_path, model_dir, redis_url="http://user:hunter2@127.0.0.1:1/0"

@@ -85,7 +85,13 @@ def test_rates_resolution_change_and_keyframes(tmp_path, model_dir, rtsp_server,
     cameras = {
         "fps2": {"url": server.url("road2"), **base},
         "fps12": {"url": server.url("road12"), **base},
-        "fps25": {"url": server.url("road25"), **base},
+        "fps25": {
+            "url": server.url("road25"),
+            **base,
+            "rules": [
+                {"kind": "line", "name": "km12", "line": [[0.0, 0.55], [1.0, 0.55]]}
+            ],
+        },
         "keyframes": {"url": server.url("road25"), **base, "keyframes_only": True},
         "resize": {
             "url": server.url("resize"),
@@ -130,6 +136,7 @@ def test_rates_resolution_change_and_keyframes(tmp_path, model_dir, rtsp_server,
         assert resized["reconnects"] == 0
         assert resized["fps_analysed"] >= 4.0
 
+        counts = service.api.get("/api/counts").json()
         alerts = service.api.get("/api/alerts", params={"camera": "resize"}).json()
         events = [
             event
@@ -139,6 +146,10 @@ def test_rates_resolution_change_and_keyframes(tmp_path, model_dir, rtsp_server,
     finally:
         code = service.stop()
     assert code == 0
+
+    # A camera with a line rule runs and counts.
+    assert set(counts["fps25"]["km12"]) == {"in", "out"}
+    assert sum(sum(d.values()) for d in counts["fps25"]["km12"].values()) >= 1
 
     sizes_by_incident: dict[str, set] = {}
     for event in events:

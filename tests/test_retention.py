@@ -72,3 +72,22 @@ def test_under_budget_deletes_nothing(store, tmp_path):
 
     assert enforce_disk_budget(store, tmp_path, max_bytes=10_000) == 0
     assert len(list((tmp_path / "plaza").iterdir())) == 2
+
+
+def test_dispatched_incident_evidence_kept(store, tmp_path):
+    from alerts.auth import Principal
+    from alerts.workflow import Workflow
+
+    store.publish(event("sent", "open"))
+    store.publish(event("sent", "close"))
+    make_evidence(store, tmp_path, "sent", age_s=500)
+    Workflow(store.client).transition(
+        "sent", "dispatch", Principal("op", "operator"), squad="s1"
+    )
+
+    deleted = enforce_disk_budget(store, tmp_path, max_bytes=0)
+    removed = store.purge_closed_before(2_000_000_000)
+
+    assert deleted == 0
+    assert removed == 0
+    assert len(list((tmp_path / "plaza").iterdir())) == 2

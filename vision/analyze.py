@@ -33,13 +33,13 @@ def analyze_file(
 ) -> int:
     """Analyse `path` as camera `camera_id` and pass each incident event to `emit`.
 
-    Event timestamps are `start_wall` (default: now) plus the media time. Incidents
+    Event timestamps are `start_wall` plus the media time; by default it is the
+    file's creation_time tag, or now when the file has none. Incidents
     still open at the end of the file are closed there. When `counts` is a dict,
     it receives the line counts at the end. Returns the number of frames analysed.
     """
     analyser = CameraAnalyser(camera_id, camera)
     sampler = FrameSampler(camera.detect_fps)
-    start_wall = time.time() if start_wall is None else start_wall
     decode_errors = 0
 
     def count_error(error: Exception) -> None:
@@ -49,6 +49,8 @@ def analyze_file(
     analysed = 0
     last_obs: Observation | None = None
     container = open_stream(StreamSettings(url=str(path)))
+    if start_wall is None:
+        start_wall = recording_start(container) or time.time()
     try:
         stream = container.streams.video[0]
         origin = (
@@ -84,6 +86,22 @@ def analyze_file(
     if decode_errors:
         log.warning("%s: %d packets failed to decode", path, decode_errors)
     return analysed
+
+
+def recording_start(container) -> float | None:
+    """The file's creation_time tag as Unix seconds, if it has a usable one."""
+    from datetime import datetime
+
+    tag = container.metadata.get("creation_time")
+    if not tag:
+        return None
+    try:
+        moment = datetime.fromisoformat(tag.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None or moment.year < 2000:
+        return None
+    return moment.timestamp()
 
 
 def print_event(event: IncidentEvent) -> None:
