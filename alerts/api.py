@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path as FilePath
 from typing import Any, Literal
 
+import httpx
 import redis
 from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import (
@@ -24,10 +25,11 @@ from fastapi.responses import (
 )
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from alerts.audit import AuditLog
 from alerts.auth import Principal, TokenStore
+from alerts.forwarder import ForwarderSettings, replay
 from alerts.metrics import build_registry
 from alerts.store import AlertQuery, AlertStore
 from alerts.workflow import TransitionError, Workflow
@@ -125,6 +127,12 @@ class TokenRequest(BaseModel):
     squad: str | None = Field(
         default=None, pattern=SQUAD_PATTERN, description="Squad id, for squad tokens."
     )
+
+
+class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    since: AwareDatetime = Field(description="Start, ISO-8601 with offset.")
+    until: AwareDatetime = Field(description="End, ISO-8601 with offset.")
 
 
 class TokenCreated(BaseModel):
@@ -328,7 +336,11 @@ async def sse_messages(store: AlertStore, request: Request, after: str):
             yield f"id: {after}\nevent: {kind}\ndata: {data}\n\n"
 
 
-def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastAPI:
+def create_app(
+    store: AlertStore,
+    evidence_dir: FilePath | None = None,
+    forwarder: ForwarderSettings | None = None,
+) -> FastAPI:
     """Build the API on a store; tokens, workflow and audit log share its Redis.
 
     Every endpoint but /healthz and /metrics needs `Authorization: Bearer
@@ -618,6 +630,31 @@ def create_app(store: AlertStore, evidence_dir: FilePath | None = None) -> FastA
         report = audit.verify(evidence_files(store, evidence_dir))
         record(who, request, "audit_verify", "audit", problems=len(report["problems"]))
         return report
+
+    @app.post(
+        "/api/replay",
+        responses={409: {"description": "No forwarder is configured."}},
+    )
+    def replay_range(
+        body: ReplayRequest, request: Request, who: Principal = Depends(allow())
+    ) -> dict[str, int]:
+        """Post the events stored between two times to the webhook again; the
+        platform's idempotency check keeps it from applying any twice."""
+        if forwarder is None:
+            raise HTTPException(409, "forwarder.url is not configured")
+        since, until = body.since.timestamp(), body.until.timestamp()
+        if since > until:
+            raise invalid(["body", "since"], "since is after until")
+        try:
+            count = replay(
+                store.client, forwarder, int(since * 1000), int(until * 1000)
+            )
+        except httpx.HTTPError as error:
+            raise HTTPException(502, f"webhook failed: {error}") from None
+        record(
+            who, request, "replay", "forwarder", since=since, until=until, count=count
+        )
+        return {"replayed": count}
 
     @app.post("/api/tokens", response_model=TokenCreated, status_code=201)
     def create_token(

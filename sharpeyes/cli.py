@@ -60,8 +60,18 @@ def command_api(config: Config, args: argparse.Namespace) -> int:
     )
     host = args.host or config.api.host
     port = args.port if args.port is not None else config.api.port
+    forwarder = None
+    if config.forwarder.url:
+        from alerts.forwarder import ForwarderSettings
+
+        forwarder = ForwarderSettings(
+            url=config.forwarder.url,
+            secret=config.forwarder.secret,
+            stream_key=config.alerts.stream_key,
+            timeout_s=config.forwarder.timeout_s,
+        )
     uvicorn.run(
-        create_app(store, evidence_dir),
+        create_app(store, evidence_dir, forwarder),
         host=host,
         port=port,
         log_level="warning",

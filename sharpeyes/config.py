@@ -345,6 +345,11 @@ class CameraConfig(StrictModel):
         description="Polygons (normalised, like zones) whose detections every rule "
         "ignores, e.g. a poster of a person or a parking bay.",
     )
+    mask_clips: bool = Field(
+        default=False,
+        description="Also burn privacy_masks into evidence clips, which then are "
+        "decoded and re-encoded with x264 instead of copied.",
+    )
     privacy_masks: list[Annotated[list[Point], Field(min_length=3)]] = Field(
         default_factory=list,
         description="Polygons (normalised [x, y] corners, like zones) filled black "

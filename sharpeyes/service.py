@@ -358,6 +358,9 @@ class Service:
                     event.id, "clip", manifest
                 ),
                 meta={**base, "stream": "main" if runtime.recorder else "analysed"},
+                masks=(
+                    runtime.config.privacy_masks if runtime.config.mask_clips else None
+                ),
             )
         )
 
@@ -459,7 +462,11 @@ class Service:
         }
 
     def _start_api(self) -> None:
-        app = create_app(self.store, self.evidence_dir)
+        app = create_app(
+            self.store,
+            self.evidence_dir,
+            self.forwarder.settings if self.forwarder else None,
+        )
         config = uvicorn.Config(
             app,
             host=self.config.api.host,

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import av
 
+from streams.masking import write_masked_clip
+
 log = logging.getLogger(__name__)
 
 
@@ -39,6 +41,7 @@ class ClipRequest:
     path: Path
     on_done: Callable[[dict], None]
     meta: dict = field(default_factory=dict)
+    masks: list | None = None
 
 
 class PacketRing:
@@ -101,19 +104,31 @@ def write_clip(
     packets: list[RingPacket],
     template: av.video.stream.VideoStream,
     path: Path,
+    masks: list | None = None,
 ) -> dict:
     """Remux `packets` into an MP4 at `path`; return its manifest fields.
 
-    Timestamps are shifted so the clip starts at 0. Raises ValueError when there
-    is nothing to write.
+    Timestamps are shifted so the clip starts at 0. With `masks`, the clip is
+    decoded, masked and re-encoded instead (see streams.masking). Raises
+    ValueError when there is nothing to write.
     """
-    # NOTE: clips are remuxed as received, so a camera's privacy_masks are not
-    # burned into them (only into snapshots); masking needs a re-encode.
     if not packets:
         raise ValueError("no packets in the requested window")
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".part")
     first = packets[0].packet
+    if masks:
+        written = write_masked_clip(packets, template, partial, masks)
+        partial.replace(path)
+        return {
+            "packets": written,
+            "bytes": path.stat().st_size,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "starts_with_keyframe": bool(first.is_keyframe),
+            "masked": True,
+            "first_arrival_mono": packets[0].arrival_mono,
+            "last_arrival_mono": packets[-1].arrival_mono,
+        }
     base = first.dts if first.dts is not None else (first.pts or 0)
     written = 0
     with av.open(str(partial), mode="w", format="mp4") as output:
@@ -168,6 +183,7 @@ def finish_requests(
                 ring.select(request.start_mono, request.end_mono),
                 template,
                 request.path,
+                request.masks,
             )
         except (ValueError, OSError, av.error.FFmpegError) as error:
             camera_log.warning(

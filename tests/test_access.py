@@ -40,6 +40,12 @@ MATRIX = [
     ("GET", "/api/tokens", None, set()),
     ("POST", "/api/tokens", {"name": "new", "role": "operator"}, set()),
     ("DELETE", "/api/tokens/nobody", None, set()),
+    (
+        "POST",
+        "/api/replay",
+        {"since": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z"},
+        set(),
+    ),
 ]
 
 

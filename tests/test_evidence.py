@@ -48,6 +48,7 @@ def test_substream_analysed_main_stream_clipped(tmp_path, model_dir, rtsp_server
         "detect_fps": 7,
         # The left quarter of the frame is masked for privacy.
         "privacy_masks": [[[0, 0], [0.25, 0], [0.25, 1], [0, 1]]],
+        "mask_clips": True,
         "rules": [
             {"kind": "gathering", "min_people": 3, "min_seconds": 2, "quiet_seconds": 5}
         ],
@@ -95,6 +96,7 @@ def test_substream_analysed_main_stream_clipped(tmp_path, model_dir, rtsp_server
     assert "error" not in clip, clip
     assert clip["stream"] == "main"
     assert clip["starts_with_keyframe"] is True
+    assert clip["masked"] is True
     assert hashlib.sha256(clip_bytes).hexdigest() == clip["sha256"]
     assert hashlib.sha256(snapshot_bytes).hexdigest() == snapshot["sha256"]
 
@@ -109,6 +111,13 @@ def test_substream_analysed_main_stream_clipped(tmp_path, model_dir, rtsp_server
     info = probe(path)
     assert (info["streams"][0]["width"], info["streams"][0]["height"]) == (768, 576)
     assert float(info["format"]["duration"]) >= clip["end"] - clip["start"] - 1
+
+    capture = cv2.VideoCapture(str(path))
+    ok, first_frame = capture.read()
+    capture.release()
+    assert ok
+    assert first_frame[:, :180].mean() < 5  # the mask, burned into the clip
+    assert first_frame[:, 200:].mean() > 50
 
     image = cv2.imdecode(np.frombuffer(snapshot_bytes, np.uint8), cv2.IMREAD_COLOR)
     assert image.shape[:2] == (288, 384)

@@ -198,3 +198,32 @@ def test_replay_range_applies_nothing_twice(store, redis_client):
     # that honours the key applies each once.
     assert set(receiver.delivered) == set(keys)
     assert set(receiver.delivered.values()) == {2}
+
+
+def test_admin_replays_through_api(store, redis_client):
+    from fastapi.testclient import TestClient
+
+    from alerts.api import create_app
+    from alerts.auth import TokenStore
+
+    receiver = Receiver([])
+    keys = publish_events(store, 3)
+    admin = TokenStore(redis_client).create("root", "admin")
+    client = TestClient(
+        create_app(store, forwarder=settings(receiver.url)),
+        headers={"Authorization": f"Bearer {admin}"},
+    )
+    now = time.time()
+
+    response = client.post(
+        "/api/replay",
+        json={
+            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 60)),
+            "until": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 60)),
+        },
+    )
+    receiver.close()
+
+    assert response.status_code == 200
+    assert response.json() == {"replayed": 3}
+    assert set(receiver.delivered) == set(keys)
