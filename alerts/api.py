@@ -562,7 +562,7 @@ def create_app(
     def list_dispatches(
         who: Principal = Depends(allow("squad", "operator", "auditor")),
     ) -> list[AlertDetail]:
-        """Dispatched alerts: a squad sees only its own, others see all."""
+        """List dispatched alerts: a squad gets only its own, other roles all."""
         ids = (
             workflow.dispatched_to(who.squad)
             if who.role == "squad"
@@ -592,7 +592,7 @@ def create_app(
         body: Note = Body(default_factory=Note),
         who: Principal = Depends(allow("squad")),
     ) -> WorkflowState:
-        """The squad is on its way."""
+        """Mark a dispatch as en route to the incident."""
         return squad_action(alert_id, "en_route", who, request, body.note)
 
     @app.post(
@@ -609,7 +609,7 @@ def create_app(
         request: Request,
         who: Principal = Depends(allow("squad")),
     ) -> WorkflowState:
-        """The squad resolved the incident; the note says how."""
+        """Mark a dispatch as resolved; the note records how."""
         return squad_action(alert_id, "resolve", who, request, body.note)
 
     @app.get("/api/audit")
@@ -718,7 +718,7 @@ def create_app(
         request: Request,
         who: Principal = Depends(allow("operator", "auditor")),
     ) -> FileResponse:
-        """The JPEG taken when the incident opened, with its boxes drawn."""
+        """Return the JPEG taken when the incident opened, with its boxes drawn."""
         manifest = store.get_evidence(checked_id(alert_id)).get("snapshot")
         path = evidence_file(evidence_dir, manifest)
         record(who, request, "evidence_view", alert_id, kind="snapshot")
@@ -732,7 +732,7 @@ def create_app(
     def get_clip(
         alert_id: str, request: Request, who: Principal = Depends(allow("auditor"))
     ) -> FileResponse:
-        """The MP4 clip around the incident, cut without re-encoding."""
+        """Return the MP4 clip around the incident, cut from the packet ring."""
         manifest = store.get_evidence(checked_id(alert_id)).get("clip")
         path = evidence_file(evidence_dir, manifest)
         record(who, request, "evidence_download", alert_id, kind="clip")

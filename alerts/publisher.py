@@ -1,10 +1,12 @@
-"""Background publisher: incident events leave the pipeline in order, and none is
-lost while Redis is away.
+"""Background publisher: incident events leave the pipeline in order, and a Redis
+outage loses none of them.
 
 The inference core never waits on Redis. It submits events to a queue, and this
 thread writes them to the AlertStore. While Redis is unreachable, events go to a
 spool file on disk (JSON lines, flushed and fsynced per event) in order, and are
-replayed once Redis answers again; the spool also survives a restart. Replays
+replayed once Redis responds again; the spool also survives a restart. Only
+events beyond QUEUE_LIMIT waiting in memory at once would be dropped, and
+logged. Replays
 are safe to repeat because the store ignores an event id it has already stored.
 """
 

@@ -4,7 +4,7 @@
 
 Re-encodes the PETS clip to 1280x720 at 25 fps with a 2 s GOP, serves it N times
 over RTSP on 127.0.0.1, runs `sharpeyes run` with N keyframes_only cameras and,
-after a warm-up, measures for 20 s the service's CPU use and each camera's
+after a warm-up, measures for 40 s (--seconds) the service's CPU use and each camera's
 analysed fps (one keyframe per GOP: 0.5 fps). The largest N at which every
 camera keeps at least 95 % of that rate, with the service under 90 % of the
 machine's CPU, is the capacity. A single fully decoded camera is measured in

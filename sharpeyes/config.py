@@ -94,7 +94,7 @@ class RuleBase(StrictModel):
         default=5.0,
         ge=0.5,
         le=3600.0,
-        description="Least time between two update events of one open incident "
+        description="Minimum time between two update events of one open incident "
         "(seconds).",
     )
 
@@ -423,7 +423,7 @@ class ModelConfig(StrictModel):
         "is suppressed (0..1).",
     )
     max_batch: int = Field(
-        default=8, ge=1, le=64, description="Most frames in one inference run."
+        default=8, ge=1, le=64, description="Maximum frames per inference run."
     )
     threads: int = Field(
         default=0,

@@ -120,7 +120,8 @@ def main() -> int:
     parser.add_argument(
         "--reject-auth",
         action="store_true",
-        help="answer every request with 401 Unauthorized (a camera whose login fails)",
+        help="respond to every request with 401 Unauthorized, like a camera "
+        "whose login fails",
     )
     parser.add_argument("mounts", nargs="+", metavar="NAME=FILE")
     args = parser.parse_args()

@@ -89,7 +89,7 @@ def analyze_file(
 
 
 def recording_start(container) -> float | None:
-    """The file's creation_time tag as Unix seconds, if it has a usable one."""
+    """Return the file's creation_time tag as Unix seconds, if it has a usable one."""
     from datetime import datetime
 
     tag = container.metadata.get("creation_time")
