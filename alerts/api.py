@@ -146,7 +146,7 @@ class TokenInfo(BaseModel):
     name: str
     role: str
     squad: str | None
-    created_at: float
+    created_at: str = Field(description="UTC ISO-8601 time the token was made.")
 
 
 class AlertPage(BaseModel):
@@ -213,6 +213,18 @@ class Health(BaseModel):
     status: Literal["ok", "degraded", "down"]
     redis: bool
     pipeline_heartbeat_age_s: float | None
+
+
+MANIFEST_TIMES = ("start", "end", "requested_start", "requested_end", "taken_at")
+
+
+def with_iso_times(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A manifest whose Unix-second times are UTC ISO-8601 strings, as everywhere
+    else in the API."""
+    return {
+        key: iso_utc(value) if key in MANIFEST_TIMES and value is not None else value
+        for key, value in manifest.items()
+    }
 
 
 def invalid(location: list[str], message: str) -> HTTPException:
@@ -673,7 +685,10 @@ def create_app(
 
     @app.get("/api/tokens", response_model=list[TokenInfo])
     def list_tokens(who: Principal = Depends(allow())) -> list[TokenInfo]:
-        return tokens.list()
+        return [
+            TokenInfo(**{**record, "created_at": iso_utc(record["created_at"])})
+            for record in tokens.list()
+        ]
 
     @app.delete(
         "/api/tokens/{name}",
@@ -701,12 +716,15 @@ def create_app(
     def get_evidence(
         alert_id: str, who: Principal = Depends(allow("operator", "auditor"))
     ) -> dict[str, dict[str, Any]]:
-        """Manifests of the alert's snapshot and clip: file name, size, sha256,
-        and the real start and end of the clip (Unix seconds)."""
+        """Return the manifests of the alert's snapshot and clip: file name, size,
+        sha256, and the requested and real start and end of the clip."""
         alert_id = checked_id(alert_id)
         if store.get_alert(alert_id) is None:
             raise HTTPException(404, "alert not found")
-        return store.get_evidence(alert_id)
+        return {
+            kind: with_iso_times(manifest)
+            for kind, manifest in store.get_evidence(alert_id).items()
+        }
 
     @app.get(
         "/api/alerts/{alert_id}/snapshot",
