@@ -13,7 +13,7 @@ from alerts.audit import AuditLog
 from alerts.auth import ROLES, TokenStore
 from alerts.store import AlertStore
 from tests.conftest import run_cli
-from vision.incidents import IncidentEvent
+from tests.events import incident_event as event
 
 ALERT = "a1b2c3"
 BODY_CAMERA = {"url": "rtsp://127.0.0.1/x"}
@@ -47,27 +47,6 @@ MATRIX = [
         set(),
     ),
 ]
-
-
-def event(incident: str, seq: int, state: str) -> IncidentEvent:
-    return IncidentEvent(
-        id=incident,
-        camera_id="plaza",
-        site="square",
-        location="",
-        kind="gathering",
-        state=state,
-        seq=seq,
-        zone=None,
-        rule=0,
-        started_at=1_780_000_000.0,
-        updated_at=1_780_000_000.0 + seq,
-        ended_at=None,
-        count=5,
-        peak_count=5,
-        boxes=[],
-        frame_size=(768, 576),
-    )
 
 
 @pytest.fixture

@@ -11,38 +11,9 @@ from fastapi.testclient import TestClient
 from alerts.api import create_app
 from alerts.auth import TokenStore
 from alerts.store import AlertStore
-from vision.incidents import IncidentEvent
+from tests.events import incident_event as event
 
 BASE = 1_780_000_000.0
-
-
-def event(
-    incident: str,
-    seq: int,
-    state: str,
-    camera="plaza",
-    kind="gathering",
-    started=BASE,
-    count=6,
-) -> IncidentEvent:
-    return IncidentEvent(
-        id=incident,
-        camera_id=camera,
-        site="square",
-        location="gate",
-        kind=kind,
-        state=state,
-        seq=seq,
-        zone="centre",
-        rule=0,
-        started_at=started,
-        updated_at=started + seq,
-        ended_at=started + seq if state == "close" else None,
-        count=count,
-        peak_count=count,
-        boxes=[{"label": "person", "score": 0.9, "box": [1.0, 2.0, 3.0, 4.0]}],
-        frame_size=(768, 576),
-    )
 
 
 @pytest.fixture

@@ -18,28 +18,7 @@ from alerts.api import MAX_BODY_BYTES, create_app
 from alerts.auth import TokenStore
 from alerts.redis_server import free_port
 from alerts.store import AlertStore
-from vision.incidents import IncidentEvent
-
-
-def event(incident: str, seq: int, state: str) -> IncidentEvent:
-    return IncidentEvent(
-        id=incident,
-        camera_id="plaza",
-        site="square",
-        location="",
-        kind="gathering",
-        state=state,
-        seq=seq,
-        zone=None,
-        rule=0,
-        started_at=1_780_000_000.0,
-        updated_at=1_780_000_000.0 + seq,
-        ended_at=None,
-        count=5,
-        peak_count=5,
-        boxes=[],
-        frame_size=(768, 576),
-    )
+from tests.events import incident_event as event
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from alerts.forwarder import Forwarder, ForwarderSettings, replay
 from alerts.store import AlertStore
 from tests.conftest import wait_for
-from vision.incidents import IncidentEvent
+from tests.events import incident_event as event
 
 SECRET = "0123456789abcdef-test"
 
@@ -66,27 +66,6 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def event(incident: str, seq: int, state: str) -> IncidentEvent:
-    return IncidentEvent(
-        id=incident,
-        camera_id="plaza",
-        site="square",
-        location="",
-        kind="gathering",
-        state=state,
-        seq=seq,
-        zone=None,
-        rule=0,
-        started_at=1_780_000_000.0,
-        updated_at=1_780_000_000.0 + seq,
-        ended_at=None,
-        count=5,
-        peak_count=5,
-        boxes=[],
-        frame_size=(768, 576),
-    )
 
 
 def settings(url: str, **changes) -> ForwarderSettings:

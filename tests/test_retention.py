@@ -8,28 +8,11 @@ import pytest
 
 from alerts.retention import enforce_disk_budget
 from alerts.store import AlertStore
-from vision.incidents import IncidentEvent
+from tests.events import incident_event
 
 
-def event(incident: str, state: str) -> IncidentEvent:
-    return IncidentEvent(
-        id=incident,
-        camera_id="plaza",
-        site="square",
-        location="",
-        kind="gathering",
-        state=state,
-        seq=1 if state == "open" else 2,
-        zone=None,
-        rule=0,
-        started_at=1_780_000_000.0,
-        updated_at=1_780_000_001.0,
-        ended_at=None,
-        count=5,
-        peak_count=5,
-        boxes=[],
-        frame_size=(768, 576),
-    )
+def event(incident: str, state: str):
+    return incident_event(incident, 1 if state == "open" else 2, state)
 
 
 @pytest.fixture
