@@ -95,6 +95,27 @@ def test_feed_resumes_after_last_event_id(store, live_api, auth):
     assert missed[1]["id"] > missed[0]["id"] > first_id
 
 
+def test_feed_carries_transitions(store, live_api, auth):
+    from alerts.auth import Principal
+    from alerts.workflow import Workflow
+
+    store.publish(event("inc1", 1, "open"))
+    with httpx.stream(
+        "GET", f"{live_api}/api/events/stream", headers=auth, timeout=10
+    ) as response:
+        lines = response.iter_lines()
+        next(lines)  # the ": connected" comment: the feed is listening
+        Workflow(store.client).transition(
+            "inc1", "acknowledge", Principal("op", "operator"), note="seen"
+        )
+        message = read_messages(lines, 1)[0]
+
+    assert message["event"] == "transition"
+    transition = json.loads(message["data"])
+    assert transition["state"] == "acknowledged"
+    assert transition["by"] == "op"
+
+
 def test_feed_rejects_bad_resume_id(store, auth):
     client = TestClient(create_app(store), headers=auth)
 

@@ -30,6 +30,13 @@ def test_sighup_and_api_change_cameras(tmp_path, model_dir, rtsp_server):
         a_status = service.cameras()["a"]
         assert a_status["reconnects"] == 0
         assert a_status["state"] == "streaming"
+        reloads = [
+            r
+            for r in service.api.get("/api/audit").json()
+            if r["action"] == "config_reload"
+        ]
+        assert reloads[0]["actor"] == "sighup"
+        assert reloads[0]["detail"]["cameras"] == ["a", "b"]
 
         # A bad edit is rejected as a whole; the running cameras carry on.
         service.config["cameras"]["b"]["zones"] = {
