@@ -1,6 +1,6 @@
 """HTTP API: alerts and camera status, read from Redis.
 
-The app holds no pipeline state of its own, so it runs inside `sharpeyes run` or
+The app keeps no pipeline state of its own, so it runs inside `sharpeyes run` or
 as a separate process (`sharpeyes api`) against the same Redis.
 """
 
@@ -219,8 +219,8 @@ MANIFEST_TIMES = ("start", "end", "requested_start", "requested_end", "taken_at"
 
 
 def with_iso_times(manifest: dict[str, Any]) -> dict[str, Any]:
-    """A manifest whose Unix-second times are UTC ISO-8601 strings, as everywhere
-    else in the API."""
+    """Return a copy of a manifest with its Unix-second times as UTC ISO-8601
+    strings, like every other time the API serves."""
     return {
         key: iso_utc(value) if key in MANIFEST_TIMES and value is not None else value
         for key, value in manifest.items()
@@ -228,7 +228,7 @@ def with_iso_times(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def invalid(location: list[str], message: str) -> HTTPException:
-    """A 422 shaped like FastAPI's own validation errors, as the schema declares."""
+    """Build a 422 shaped like FastAPI's validation errors, as the schema declares."""
     return HTTPException(
         422, [{"loc": location, "msg": message, "type": "value_error"}]
     )

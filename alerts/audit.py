@@ -1,6 +1,6 @@
 """Append-only audit log in Redis, chained by hashes.
 
-Every record holds the sha256 of the record before it, and its own hash covers
+Every record contains the sha256 of the record before it, and its own hash covers
 its fields and that link, so changing or deleting any record breaks the chain.
 The head (count and last hash) is kept beside the list and updated in the same
 transaction, which also exposes a record removed from the end.

@@ -1,7 +1,7 @@
 """Forward incident events to the county governance platform's webhook.
 
 A Redis consumer group on the event stream gives at-least-once delivery: an
-entry is acknowledged only after the platform answered 2xx, or after it was
+entry is acknowledged only after the platform responded with 2xx, or after it was
 moved to the dead-letter list. Entries a crashed consumer left pending are
 reclaimed with XAUTOCLAIM once idle for `reclaim_idle_s`. Each POST carries the
 event JSON, an HMAC-SHA256 signature of the body in `X-Sharpeyes-Signature`

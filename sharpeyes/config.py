@@ -30,7 +30,7 @@ CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
 def known_class_names() -> frozenset[str]:
-    """Every class name any model in models/manifest.yaml can output."""
+    """Return every class name that a model in models/manifest.yaml can output."""
     manifest = yaml.safe_load(MANIFEST_PATH.read_text())
     return frozenset(name for names in manifest["classes"].values() for name in names)
 

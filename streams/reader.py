@@ -59,7 +59,7 @@ class CameraState(enum.StrEnum):
 
 @dataclass
 class StreamSettings:
-    """What a reader needs to open and pace one stream."""
+    """Connection, pacing and retry settings of one stream."""
 
     url: str
     detect_fps: float = 5.0
@@ -169,7 +169,7 @@ def classify_error(
 ) -> tuple[str, bool]:
     """Return a short reason for a stream error and whether retrying can heal it.
 
-    FFmpeg reports an RTSP server that accepts the connection but never answers
+    FFmpeg reports an RTSP server that accepts the connection but never responds
     as invalid data once its socket timeout fires, so any error raised after at
     least `timeout_s` counts as a time-out.
     """
@@ -280,7 +280,7 @@ class CameraReader(threading.Thread):
                 )
                 delay = base * random.uniform(0.5, 1.0)
                 # A stream that went silent stays `stalled` while the tries to
-                # reopen it time out too, which tells a frozen link or camera
+                # reopen it time out too, which distinguishes a frozen link or camera
                 # from one that refuses connections.
                 stalled = reason == "timed out" and (
                     streamed or self.stats.state is CameraState.STALLED
@@ -308,6 +308,7 @@ class CameraReader(threading.Thread):
         self._first_pts = None
         self._last_activity_mono = time.monotonic()
         self._opened = False
+
         self.log.info("opening %s", self.safe_url)
         container = open_stream(self.settings)
         self._opened = True
@@ -315,6 +316,7 @@ class CameraReader(threading.Thread):
         stream = container.streams.video[0]
         if self.ring is not None:
             self.ring.reset()
+
         try:
             if self.slot is None:
                 self._record_only(container, stream)
@@ -332,7 +334,7 @@ class CameraReader(threading.Thread):
                 self._handle_frame(frame)
         finally:
             if self.ring is not None:
-                # Clips still waiting get what the ring holds before the input,
+                # Clips still waiting get what the ring contains before the input,
                 # whose codec parameters they copy, goes away.
                 finish_requests(self.ring, self.ring.pending(), stream, self.log)
             container.close()

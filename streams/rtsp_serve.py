@@ -11,7 +11,7 @@ Each NAME=FILE becomes rtsp://127.0.0.1:PORT/NAME. H.264 MP4 files are sent as
 they are (MP4, MPEG-TS and Matroska); other codecs, or --fps/--size, are
 re-encoded with x264. Every client
 gets its own pipeline that starts at the beginning of the file, so a reader that
-reconnects after the end of the file sees the clip again. Once listening the
+reconnects after the end of the file receives the clip again. Once listening the
 script prints one line `READY <port>` and then serves until SIGINT or SIGTERM.
 """
 
@@ -71,7 +71,7 @@ def launch_line(
     demuxer = DEMUXERS.get(os.path.splitext(path)[1].lower())
     # With loss, an identity element after the payloader drops whole RTP packets.
     # The RTSP server takes the element named pay0 as the stream's payloader, so
-    # the name moves to it; the server then warns that it has no "pt" property.
+    # the name moves to it. The server then warns that it has no "pt" property.
     if drop > 0:
         payloader = (
             "rtph264pay pt=96 config-interval=1 ! "

@@ -10,7 +10,7 @@ PETS_CLIP = "pets09_s2l1_plaza.mp4"
 PETS_FPS = 7.0
 PETS_FRAMES = 795
 PETS_SIZE = (768, 576)
-# The zone leaves out the left tenth of the frame, where the detector sees a
+# The zone leaves out the left tenth of the frame, where the detector finds a
 # person-like shape in every frame that the ground truth does not label.
 PETS_ZONE = [[0.1, 0.0], [1.0, 0.0], [1.0, 1.0], [0.1, 1.0]]
 PETS_RULE = {

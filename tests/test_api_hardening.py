@@ -136,7 +136,7 @@ def test_oversized_body_rejected(store, auth):
 
 # No 5xx, responses and content types as declared. Schemathesis's checks that a
 # schema-valid body is accepted are left out: the config validators (known time
-# zones, rule zones that exist) are stricter than any JSON schema can say.
+# zones, rule zones that exist) are stricter than any JSON schema can express.
 FUZZ_CHECKS = [
     checks.not_a_server_error,
     checks.response_schema_conformance,

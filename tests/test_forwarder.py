@@ -21,7 +21,7 @@ SECRET = "0123456789abcdef-test"
 
 
 class Receiver:
-    """An HTTP server that answers as scripted and counts deliveries per key."""
+    """An HTTP server that responds as scripted and counts deliveries per key."""
 
     def __init__(self, script: list[str]) -> None:
         self.script = list(script)  # "500", "timeout", then "ok" for the rest

@@ -114,7 +114,7 @@ def test_faults_recover_without_leaks(tmp_path, model_dir, rtsp_server):
 
 
 def silent_tcp_server():
-    """A socket that accepts connections and never answers."""
+    """Return a socket that accepts connections and never responds."""
     import socket
 
     listener = socket.socket()

@@ -11,9 +11,9 @@ import numpy as np
 class Detections:
     """Boxes found in one frame.
 
-    `xyxy` holds (x1, y1, x2, y2) per row in pixels of the original frame, `scores`
+    `xyxy` contains (x1, y1, x2, y2) per row in pixels of the original frame, `scores`
     the confidence 0..1 and `class_ids` indexes into `class_names`. `tracker_ids`,
-    set by a tracker, holds each box's track id, or -1 where no confirmed track
+    set by a tracker, contains each box's track id, or -1 where no confirmed track
     owns it.
     """
 

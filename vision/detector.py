@@ -240,8 +240,8 @@ class Detector:
     ) -> Detections:
         objectness = raw[:, 4]
         # The score is objectness times class probability, so no cell whose
-        # objectness is below the threshold can pass; skipping them first saves
-        # most of the work.
+        # objectness is below the threshold can pass. Skipping those cells first
+        # saves most of the work.
         candidates = np.flatnonzero(objectness >= self.score_threshold)
         if candidates.size == 0:
             return Detections.empty(self.class_names)

@@ -1,4 +1,4 @@
-"""What every rule shares: observations, incident bookkeeping and active hours."""
+"""Shared parts of the rules: observations, incident bookkeeping, active hours."""
 
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ class IncidentRecord:
     def maybe_update(
         self, count: int, obs: Observation, detail: dict | None = None
     ) -> list[IncidentEvent]:
-        """An update event when something changed and update_seconds have passed."""
+        """Return an update event when something changed and update_seconds passed."""
         if (count, self.peak, len(self.track_ids)) == self.last_reported:
             return []
         if obs.t - self.last_event_t < self.update_seconds:

@@ -24,7 +24,7 @@ class Membership:
 
 
 class ZoneMembership:
-    """Which tracks are inside a zone, with hysteresis.
+    """Zone membership of tracks, with hysteresis.
 
     A track changes side only after `min_frames` analysed frames in a row on the
     other side, so a box whose bottom-centre jitters across the zone edge does
