@@ -322,9 +322,11 @@ class Service:
             wall=frame.wall_s,
             width=frame.width,
             height=frame.height,
+            image=frame.image,
         )
         with runtime.lock:
-            runtime.last_obs = obs
+            # Kept for closing incidents later; the frame itself need not stay.
+            runtime.last_obs = replace(obs, image=None)
             events = runtime.analyser.process(detections, obs)
         for event in events:
             self.publisher.submit(event)

@@ -64,13 +64,15 @@ def analyze_file(
                 media_s = index / fallback_rate
             if not sampler.due(media_s):
                 continue
-            detections = detector.detect([frame.to_ndarray(format="bgr24")])[0]
+            image = frame.to_ndarray(format="bgr24")
+            detections = detector.detect([image])[0]
             last_obs = Observation(
                 t=media_s,
                 wall=start_wall + media_s,
                 width=frame.width,
                 height=frame.height,
                 media_s=media_s,
+                image=image,
             )
             analysed += 1
             for event in analyser.process(detections, last_obs):

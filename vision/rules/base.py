@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from sharpeyes.config import ACTIVE_HOURS_PATTERN
 from vision.incidents import IncidentEvent, new_incident_id
 
@@ -23,7 +25,9 @@ class Observation:
     """When and on what frame size a set of detections was made.
 
     `t` is seconds on a clock that never jumps (monotonic for live cameras, media
-    time for files); `wall` is Unix seconds for the timestamps in events.
+    time for files); `wall` is Unix seconds for the timestamps in events. `image`
+    is the analysed frame (BGR uint8, `height` x `width`) for rules that look at
+    pixels; it is None when an incident is closed without a frame.
     """
 
     t: float
@@ -31,6 +35,7 @@ class Observation:
     width: int
     height: int
     media_s: float | None = None
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
