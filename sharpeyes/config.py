@@ -232,6 +232,63 @@ class LoiteringRuleConfig(RuleBase):
     )
 
 
+class DustRuleConfig(RuleBase):
+    kind: Literal["dust"] = Field(description="Rule type.")
+    zone: str | None = Field(
+        default=None,
+        description="Name of a zone of this camera; a truck counts when the "
+        "bottom-centre of its box is inside. Null means the whole frame.",
+    )
+    classes: list[str] = Field(
+        default_factory=lambda: ["truck"],
+        min_length=1,
+        description="Classes treated as trucks. YOLOX-Nano labels some dump trucks "
+        "`train` or `bus`; a class must also be in model.classes to be detected.",
+    )
+
+    @field_validator("classes")
+    @classmethod
+    def _check_classes(cls, value: list[str]) -> list[str]:
+        return check_classes(value)
+
+    sensitivity: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="0..1; sets the dust score threshold, 0.6 at 0 falling "
+        "linearly to 0.1 at 1. Higher finds thinner dust and raises more false "
+        "alarms.",
+    )
+    min_seconds: float = Field(
+        default=3.0,
+        ge=0.0,
+        le=3600.0,
+        description="How long some truck must stay dusty before an incident opens "
+        "(seconds).",
+    )
+    quiet_seconds: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=3600.0,
+        description="How long no truck may be dusty before an open incident closes "
+        "(seconds).",
+    )
+    dropout_seconds: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=60.0,
+        description="Shortest gap without a dusty truck that restarts the "
+        "min_seconds wait; shorter gaps are treated as detector dropouts (seconds).",
+    )
+    cooldown_seconds: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=86400.0,
+        description="After an incident closes, no new one starts for this long "
+        "(seconds).",
+    )
+
+
 class LineRuleConfig(StrictModel):
     kind: Literal["line"] = Field(description="Rule type.")
     name: str = Field(
@@ -272,7 +329,11 @@ class LineRuleConfig(StrictModel):
 
 
 RuleConfig = Annotated[
-    GatheringRuleConfig | IntrusionRuleConfig | LoiteringRuleConfig | LineRuleConfig,
+    GatheringRuleConfig
+    | IntrusionRuleConfig
+    | LoiteringRuleConfig
+    | DustRuleConfig
+    | LineRuleConfig,
     Field(discriminator="kind"),
 ]
 
@@ -629,7 +690,7 @@ def expand_env(value: object, path: str) -> object:
     return value
 
 
-RULE_KINDS = ("gathering", "intrusion", "loitering", "line")
+RULE_KINDS = ("gathering", "intrusion", "loitering", "dust", "line")
 
 
 def describe_error(error: dict) -> str:

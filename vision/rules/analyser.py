@@ -10,6 +10,7 @@ from sharpeyes.config import CameraConfig
 from vision.detections import Detections
 from vision.incidents import IncidentEvent
 from vision.rules.base import CameraInfo, Observation
+from vision.rules.dust import DustRule
 from vision.rules.gathering import GatheringRule
 from vision.rules.lines import LineCounter
 from vision.rules.presence import IntrusionRule, LoiteringRule
@@ -44,6 +45,8 @@ class CameraAnalyser:
                 self.rules.append(IntrusionRule(info, index, rule, zone))
             elif rule.kind == "loitering":
                 self.rules.append(LoiteringRule(info, index, rule, zone))
+            elif rule.kind == "dust":
+                self.rules.append(DustRule(info, index, rule, zone))
             elif rule.kind == "line":
                 self.rules.append(LineCounter(index, rule))
 
