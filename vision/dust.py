@@ -80,28 +80,24 @@ def dust_pixels(image: np.ndarray) -> np.ndarray:
     The image must already be at analysis scale; see the module docstring for the
     colour and texture tests.
     """
-    pixels = image.astype(np.float32) / 255.0
-    blue, green, red = pixels[..., 0], pixels[..., 1], pixels[..., 2]
-    value = pixels.max(axis=2)
-    chroma = value - pixels.min(axis=2)
-    saturation = chroma / np.maximum(value, 1e-3)
-    # With R >= G >= B the hue is 60 * (G - B) / (R - B) degrees.
-    hue = 60.0 * (green - blue) / np.maximum(red - blue, 1e-3)
-    colour = (
-        (red >= green)
-        & (green >= blue)
-        & (chroma >= MIN_CHROMA)
-        & (saturation <= MAX_SATURATION)
-        & (value >= MIN_VALUE)
-        & (hue >= MIN_HUE_DEG)
-    )
+    blue, green, red = (channel.astype(np.int32) for channel in cv2.split(image))
+    # With R >= G >= B, value is R, chroma is R - B and the hue is
+    # 60 * (G - B) / (R - B) degrees, so every test is integer arithmetic on
+    # 0..255 levels.
+    chroma = red - blue
+    colour = (red >= green) & (green >= blue)
+    colour &= chroma * 255 >= round(MIN_CHROMA * 255 * 255)
+    colour &= chroma * 100 <= round(MAX_SATURATION * 100) * red
+    colour &= red >= round(MIN_VALUE * 255)
+    colour &= (green - blue) * 60 >= round(MIN_HUE_DEG) * chroma
 
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32) / 255.0
-    # A 3x3 Sobel kernel sums weights of 8, so dividing by 8 gives the change per
-    # pixel.
-    dx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3) / 8.0
-    dy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3) / 8.0
-    smooth = np.hypot(dx, dy) < MAX_GRADIENT
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    # A 3x3 Sobel kernel sums weights of 8, so the limit per pixel is scaled by
+    # 8 and by 255 grey levels.
+    dx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
+    dy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+    limit = MAX_GRADIENT * 8 * 255
+    smooth = dx * dx + dy * dy < limit * limit
     return colour & smooth
 
 
