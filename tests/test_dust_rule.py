@@ -170,14 +170,19 @@ def test_outside_active_hours_closes():
     rule = make_rule(active_hours=["00:00-12:00"])
     morning = START_WALL - START_WALL % 86400 + 11.5 * 3600
     events = []
-    for index in range(60):
+    for index in range(20):
         t = index / FPS
-        obs = Observation(t=t, wall=morning + t * 60, width=WIDTH, height=HEIGHT)
-        events += rule.update(trucks(1), obs)
+        obs = Observation(t=t, wall=morning + t, width=WIDTH, height=HEIGHT)
+        events += rule.decide(trucks(1), np.array([0.6]), obs)
+    noon = Observation(t=5.0, wall=morning + 1800, width=WIDTH, height=HEIGHT)
+    events += rule.update(trucks(1), noon)
 
-    # No image, so every score is 0 and nothing opens, before or after 12:00.
-    assert events == []
-    assert rule.phase.value == "idle"
+    assert states_of(events) == ["open", "close"]
+    assert events[-1].detail["close_reason"] == "outside active hours"
+
+
+def states_of(events) -> list[str]:
+    return [event.state for event in events if event.state != "update"]
 
 
 def test_duplicate_labels_count_once():

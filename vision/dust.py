@@ -161,6 +161,9 @@ class BoxScore:
 
 
 class DustBackground:
+    # NOTE: no footage here has a fixed camera with dusty and dust-free trucks,
+    # so this reference is tested only on synthetic frames, and its rate and
+    # warm-up count are untuned guesses.
     """Per-pixel rate of dust-like pixels in a camera's normal view.
 
     A running average over the truck-free frames handed to `learn`, at analysis
