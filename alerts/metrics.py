@@ -6,7 +6,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from alerts.store import AlertStore
@@ -126,6 +131,18 @@ class PipelineCollector(Collector):
         for size, count in sorted(core.get("batch_sizes", {}).items()):
             sizes.add_metric([str(size)], float(count))
         yield sizes
+
+        latency = core.get("latency")
+        if latency:
+            buckets = [(bound, float(n)) for bound, n in latency["buckets"].items()]
+            buckets.append(("+Inf", float(latency["count"])))
+            yield HistogramMetricFamily(
+                "sharpeyes_frame_latency_seconds",
+                "Seconds from a frame's arrival at its reader to the rules being "
+                "done with it, over all cameras.",
+                buckets=buckets,
+                sum_value=latency["sum"],
+            )
 
         publisher = pipeline.get("publisher", {})
         yield CounterMetricFamily(

@@ -26,6 +26,9 @@ class ModelSpec:
     input_height: int
     input_width: int
     dynamic_batch: bool
+    # Fully convolutional: runs at any input size that is a multiple of `stride`.
+    free_input_size: bool
+    stride: int
     class_names: tuple[str, ...]
     source: str
     licence: str
@@ -76,6 +79,8 @@ def load_model_spec(
         input_height=int(height),
         input_width=int(width),
         dynamic_batch=bool(entry["dynamic_batch"]),
+        free_input_size=bool(entry.get("free_input_size", False)),
+        stride=int(entry.get("stride", 32)),
         class_names=tuple(manifest["classes"][entry["classes"]]),
         source=" ".join(entry["source"].split()),
         licence=entry["licence"],

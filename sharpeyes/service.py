@@ -79,8 +79,10 @@ def build_detector(config: Config) -> Detector:
         nms_iou=config.model.nms_iou,
         max_batch=config.model.max_batch,
         intra_op_threads=config.model.threads,
+        workers=config.model.workers,
         keep_classes=config.model.classes,
         tiles=config.model.tiles,
+        fit_canvas=config.model.fit_canvas,
     )
 
 
@@ -94,6 +96,7 @@ def stream_settings(camera: CameraConfig) -> StreamSettings:
         retry_initial_s=camera.retry_initial_s,
         retry_max_s=camera.retry_max_s,
         keyframes_only=camera.keyframes_only,
+        decode_threads=camera.decode_threads,
     )
 
 
@@ -454,6 +457,7 @@ class Service:
                 "inference_s": round(core.inference_s, 3),
                 "batch_sizes": {str(k): v for k, v in core.batch_sizes.items()},
                 "errors": core.errors,
+                "latency": core.latency.to_dict(),
             },
             "publisher": {
                 "published": self.publisher.published,

@@ -18,6 +18,8 @@ class Frame:
     (see StreamClock), used for durations; `wall_s` is the same instant in Unix
     seconds, used for timestamps. `media_s` is the presentation time from the
     first frame of the current connection, when the stream carries timestamps.
+    `received_s` is when the decoder put the frame out, on the monotonic clock;
+    latencies count from it.
     """
 
     camera_id: str
@@ -26,6 +28,7 @@ class Frame:
     wall_s: float
     media_s: float | None
     index: int
+    received_s: float
 
     @property
     def width(self) -> int:

@@ -69,6 +69,7 @@ class StreamSettings:
     retry_initial_s: float = 1.0
     retry_max_s: float = 6.0
     keyframes_only: bool = False
+    decode_threads: int = 1
 
 
 @dataclass
@@ -131,15 +132,21 @@ def decode_video(
     on_decode_error=None,
     keyframes_only: bool = False,
     on_packet=None,
+    threads: int = 1,
 ) -> Iterator[av.VideoFrame]:
     """Yield decoded frames of the first video stream until the stream ends.
 
     Packets that fail to decode, and frames the decoder marks as corrupt, are
     reported to `on_decode_error` and skipped, so a damaged frame is never handed
     on. With `keyframes_only` the decoder skips every frame but keyframes, which
-    costs a fraction of full decoding.
+    costs a fraction of full decoding. `threads` is FFmpeg's decoder thread
+    count, 0 for its automatic choice.
     """
     stream = container.streams.video[0]
+    # One thread per decoder by default: with many cameras every core is busy
+    # anyway, and extra decoder threads only add CPU for their hand-offs
+    # (benchmarks/THROUGHPUT.md compares 1 thread with FFmpeg's choice).
+    stream.codec_context.thread_count = threads
     if keyframes_only:
         stream.codec_context.skip_frame = "NONKEY"
     for packet in container.demux(stream):
@@ -326,6 +333,7 @@ class CameraReader(threading.Thread):
                 self._count_decode_error,
                 self.settings.keyframes_only,
                 on_packet=lambda packet: self._keep_packet(packet, stream),
+                threads=self.settings.decode_threads,
             )
             for frame in frames:
                 if self._stop_event.is_set():
@@ -414,6 +422,7 @@ class CameraReader(threading.Thread):
                 wall_s=captured_wall,
                 media_s=media_s,
                 index=self._frame_index,
+                received_s=now_mono,
             )
         )
 

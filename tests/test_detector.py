@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -121,3 +122,49 @@ def test_tiles_keep_large_objects_once(detector, model_dir):
     big = [i for i in buses if found.xyxy[i][2] - found.xyxy[i][0] > 300]
     assert len(big) == 1
     assert found.labels.count("person") >= 3
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "expected"),
+    [
+        (720, 1280, (256, 416)),
+        (1080, 1920, (256, 416)),
+        (576, 768, (320, 416)),
+        (480, 640, (320, 416)),
+        (416, 416, (416, 416)),
+        (1280, 720, (416, 256)),
+        (100, 2000, (32, 416)),
+    ],
+)
+def test_canvas_shrinks_to_aspect(height, width, expected):
+    from vision.detector import canvas_shape
+
+    assert canvas_shape(height, width, 416, 416, 32) == expected
+
+
+def test_fitted_canvas_finds_same_objects(model_dir):
+    spec = load_model_spec("yolox_nano", model_dir)
+    square = Detector(spec, fit_canvas=False)
+    fitted = Detector(spec)
+    with av.open(str(media("pets09_s2l1_plaza.mp4"))) as container:
+        decoded = zip(range(200), container.decode(video=0), strict=False)
+        frames = [f.to_ndarray(format="bgr24") for i, f in decoded if i % 50 == 0]
+    coco = cv2.imread(str(media("coco_val2017_000000001584.jpg")))
+    wide = cv2.resize(frames[0], (1280, 720))
+    images = [*frames, coco, wide]
+
+    assert fitted.canvas_for(720, 1280) == (256, 416)
+    for image, expected, found in zip(
+        images, square.detect(images), fitted.detect(images), strict=True
+    ):
+        confident = [i for i in range(len(expected)) if expected.scores[i] >= 0.4]
+        assert confident, f"nothing found in the {image.shape} image"
+        for i in confident:
+            same = [
+                j
+                for j in range(len(found))
+                if found.labels[j] == expected.labels[i]
+                and np.allclose(found.xyxy[j], expected.xyxy[i], atol=3.0)
+            ]
+            assert same, f"{expected.labels[i]} at {expected.xyxy[i]} lost"
+            assert found.scores[same[0]] == pytest.approx(expected.scores[i], abs=0.05)

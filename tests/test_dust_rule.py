@@ -360,12 +360,15 @@ def still_video(tmp_path, name: str) -> str:
 
 def analyze_dust(tmp_path, model_dir, video: str) -> list[dict]:
     # YOLOX-Nano gives the hazy truck of the second still only `train` 0.12-0.21
-    # and `truck` 0.11-0.14, so the detector keeps boxes from 0.1 and trains.
+    # and `truck` 0.11-0.14, so the detector keeps boxes from 0.1 and trains. On
+    # a canvas fitted to the frame the same truck scores 0.09-0.10, so these
+    # runs keep the square canvas.
     config = {
         "model": {
             "name": "yolox_nano",
             "dir": str(model_dir),
             "score_threshold": 0.1,
+            "fit_canvas": False,
             "classes": ["person", "car", "bus", "train", "truck"],
         },
         "cameras": {
