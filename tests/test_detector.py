@@ -168,3 +168,31 @@ def test_fitted_canvas_finds_same_objects(model_dir):
             ]
             assert same, f"{expected.labels[i]} at {expected.xyxy[i]} lost"
             assert found.scores[same[0]] == pytest.approx(expected.scores[i], abs=0.05)
+
+
+@pytest.mark.parametrize(
+    ("providers", "max_batch", "workers", "threads", "expected"),
+    [
+        (["CPUExecutionProvider"], None, None, 0, (4, 2, 1)),
+        (["CPUExecutionProvider"], None, None, 2, (4, 1, 2)),
+        (["CPUExecutionProvider"], 8, 1, 0, (8, 1, 2)),
+        (["CUDAExecutionProvider", "CPUExecutionProvider"], None, None, 0, (32, 1, 1)),
+        (["TensorrtExecutionProvider"], None, None, 0, (32, 1, 1)),
+        (["OpenVINOExecutionProvider"], None, None, 0, (8, 1, 1)),
+    ],
+)
+def test_inference_plan_per_provider(providers, max_batch, workers, threads, expected):
+    from vision.detector import plan_inference
+
+    assert plan_inference(providers, max_batch, workers, threads, cpu_count=2) == (
+        expected
+    )
+
+
+def test_auto_providers_end_with_cpu():
+    from vision.detector import choose_providers
+
+    chosen = choose_providers(["auto"])
+
+    assert chosen[-1] == "CPUExecutionProvider"
+    assert "AzureExecutionProvider" not in chosen
