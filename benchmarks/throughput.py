@@ -707,8 +707,8 @@ def render_soak(soak: dict | None) -> list[str]:
             f"{len(soak['per_minute'])} min: {pipeline_row(soak)}",
             "",
             f"Per minute, rules p95 / alert p95 / min fps: {minutes}. RSS "
-            f"{soak['rss_first_mb']} MB at the start, {soak['rss_mb']} MB at "
-            "the end.",
+            f"{soak['rss_first_mb']} MB at the start, then at the end of each "
+            f"minute: {', '.join(str(m['rss_mb']) for m in soak['per_minute'])} MB.",
         ]
     return lines
 
