@@ -393,8 +393,8 @@ class CameraConfig(StrictModel):
         ge=0,
         le=16,
         description="FFmpeg decoder threads for this camera; 0 lets FFmpeg choose. "
-        "One thread per camera costs the least CPU when many cameras share the "
-        "cores; a single 4K camera may need more to keep up.",
+        "FFmpeg's choice saved no CPU with many cameras on few cores; a single "
+        "4K camera may need more than one thread to keep up.",
     )
     main_url: str | None = Field(
         default=None,

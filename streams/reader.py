@@ -143,9 +143,9 @@ def decode_video(
     count, 0 for its automatic choice.
     """
     stream = container.streams.video[0]
-    # One thread per decoder by default: with many cameras every core is busy
-    # anyway, and extra decoder threads only add CPU for their hand-offs
-    # (benchmarks/THROUGHPUT.md compares 1 thread with FFmpeg's choice).
+    # One thread per decoder by default. FFmpeg's own choice starts threads per
+    # core for every camera, and with many cameras the cores are busy anyway:
+    # benchmarks/THROUGHPUT.md finds no CPU saved by it.
     stream.codec_context.thread_count = threads
     if keyframes_only:
         stream.codec_context.skip_frame = "NONKEY"

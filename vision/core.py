@@ -7,9 +7,9 @@ sink. A camera whose slot is refilled before a worker comes back loses the older
 frame; that drop is counted by the slot.
 
 Workers are threads, not processes: onnxruntime, PyAV's decoder and OpenCV release
-the GIL, and on 2 cores two decoding threads reach 1.8 times the frame rate of
-one (benchmarks/THROUGHPUT.md). A camera with a frame in flight is skipped until
-that frame is done, so its frames reach the rules in order.
+the GIL, which a profile of 20 cameras found held in 19 % of its samples
+(benchmarks/THROUGHPUT.md). A camera with a frame in flight is skipped until that
+frame is done, so its frames reach the rules in order.
 """
 
 from __future__ import annotations
