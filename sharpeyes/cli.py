@@ -26,8 +26,9 @@ def camera_secrets(config: Config) -> tuple[str, ...]:
 
 
 def command_run(config: Config, args: argparse.Namespace) -> int:
-    from sharpeyes.service import Service
+    from sharpeyes.service import GIL_SWITCH_INTERVAL_S, Service
 
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     Service(config, config_path=args.config).run()
     return 0
 

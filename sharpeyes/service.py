@@ -49,6 +49,12 @@ STATUS_INTERVAL_S = 1.0
 REDIS_LOG_INTERVAL_S = 60.0
 PURGE_INTERVAL_S = 3600.0
 BUDGET_INTERVAL_S = 60.0
+# How long a thread that wants the GIL waits for one running Python, in seconds
+# (Python's default is 0.005). Tracking and rules run Python for a millisecond or
+# more per frame, so with the default the readers and workers queued behind them
+# while cores sat idle, and sampled frames were replaced in their slots. At 1 ms
+# the benchmark in benchmarks/THROUGHPUT.md held 24 cameras of 720p, not 20.
+GIL_SWITCH_INTERVAL_S = 0.001
 
 
 def connect_redis(config: Config) -> tuple[redis.Redis, str, EmbeddedRedis | None]:
