@@ -302,3 +302,20 @@ def test_active_hours_over_midnight():
     assert hours.active(MIDNIGHT + 14.5 * 3600)
     assert hours.active(MIDNIGHT + 21 * 3600 + 59 * 60)
     assert not hours.active(MIDNIGHT + 4 * 3600)
+
+
+def test_gathering_open_lists_tracks_confirmed_later():
+    rule = GatheringRule(
+        CAMERA, 0, config("gathering", min_people=3, min_seconds=2), None
+    )
+    # The peak comes while the tracker has not confirmed anyone yet (id -1).
+    unconfirmed = tracked(*[(-1, 0.1 * i, 0.5, 0) for i in range(1, 5)])
+    confirmed = tracked(*[(i, 0.1 * i, 0.5, 0) for i in range(1, 4)])
+
+    events = play(rule, [unconfirmed] * 3 + [confirmed] * 60)
+
+    states = [e.state for _, e in events]
+    assert states == ["open"]
+    opened = events[0][1]
+    assert opened.peak_count == 4
+    assert opened.detail["track_ids"] == [1, 2, 3]

@@ -153,7 +153,7 @@ class DustRule:
                 if count > self._pending_peak[0]:
                     self._pending_peak = (count, boxes)
                 if obs.t - self._since_t >= self.config.min_seconds:
-                    return [self._open(count, obs)]
+                    return [self._open(count, obs, boxes)]
                 return []
             self._below_frames += 1
             if self._gap_over(obs.t - self._last_above_t, self.config.dropout_seconds):
@@ -214,7 +214,7 @@ class DustRule:
             "threshold": round(self.threshold, 3),
         }
 
-    def _open(self, count: int, obs: Observation) -> IncidentEvent:
+    def _open(self, count: int, obs: Observation, boxes: list[dict]) -> IncidentEvent:
         self.phase = Phase.OPEN
         self._quiet_since_t = self._quiet_since_wall = None
         self.incident = IncidentRecord(
@@ -226,6 +226,9 @@ class DustRule:
             started_wall=self._since_wall,
         )
         self.incident.note(*self._pending_peak)
+        # The peak may predate the tracks' confirmation; the opening frame's
+        # boxes carry the track ids confirmed since.
+        self.incident.note(count, boxes)
         return self.incident.event("open", count, obs, detail=self._detail())
 
     def _close(

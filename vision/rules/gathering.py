@@ -125,7 +125,7 @@ class GatheringRule:
                 if count > self._pending_peak[0]:
                     self._pending_peak = (count, people.to_records())
                 if obs.t - self._since_t >= self.config.min_seconds:
-                    return [self._open(count, obs)]
+                    return [self._open(count, obs, people.to_records())]
                 return []
             self._below_frames += 1
             if self._gap_over(obs.t - self._last_above_t, self.config.dropout_seconds):
@@ -164,7 +164,7 @@ class GatheringRule:
     def _detail(self) -> dict:
         return {"min_people": self.config.min_people}
 
-    def _open(self, count: int, obs: Observation) -> IncidentEvent:
+    def _open(self, count: int, obs: Observation, boxes: list[dict]) -> IncidentEvent:
         self.phase = Phase.OPEN
         self._quiet_since_t = self._quiet_since_wall = None
         self.incident = IncidentRecord(
@@ -176,6 +176,9 @@ class GatheringRule:
             started_wall=self._since_wall,
         )
         self.incident.note(*self._pending_peak)
+        # The peak may predate the tracks' confirmation; the opening frame's
+        # boxes carry the track ids confirmed since.
+        self.incident.note(count, boxes)
         return self.incident.event("open", count, obs, detail=self._detail())
 
     def _close(
