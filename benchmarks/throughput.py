@@ -484,15 +484,25 @@ def cpu_model() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--counts", default="16,18,20,22,24", help="720p camera counts to try"
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--counts-1080", default="6,8,10,12", help="1080p camera counts to try"
+        "--counts",
+        default="16,18,20,22,24",
+        help="720p camera counts to try, comma-separated; stops at the first "
+        "that does not hold",
     )
     parser.add_argument(
-        "--naive-counts", default="2,4,6,8", help="baseline camera counts to try"
+        "--counts-1080",
+        default="6,8,10,12",
+        help="1080p camera counts to try, comma-separated; empty skips 1080p",
+    )
+    parser.add_argument(
+        "--naive-counts",
+        default="2,4,6,8",
+        help="camera counts for the naive OpenCV baseline (benchmarks/naive.py)",
     )
     parser.add_argument(
         "--seconds", type=float, default=60, help="measuring window in seconds"
@@ -516,16 +526,27 @@ def main() -> None:
         help="also profile a run of this many 720p cameras with py-spy",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="run the small version used in CI"
+        "--quick",
+        action="store_true",
+        help="the CI version: 2 cameras for 8 s after 4 s, 1 baseline camera, "
+        "no 1080p or soak, short limit runs; replaces the options above",
     )
     parser.add_argument(
-        "--record", action="store_true", help="append a --quick run to the page"
+        "--record",
+        action="store_true",
+        help="append a --quick run to benchmarks/THROUGHPUT.md too",
     )
     parser.add_argument(
-        "--no-record", action="store_true", help="do not append to the page"
+        "--no-record",
+        action="store_true",
+        help="do not append to benchmarks/THROUGHPUT.md (full runs append)",
     )
-    parser.add_argument("--json", type=Path, help="also write the result as JSON")
+    parser.add_argument(
+        "--json", type=Path, metavar="FILE", help="also write the result as JSON"
+    )
     args = parser.parse_args()
+    if args.record and args.no_record:
+        parser.error("--record and --no-record exclude each other")
     if args.quick:
         args.counts, args.counts_1080, args.naive_counts = "2", "", "1"
         args.seconds, args.warmup, args.soak_minutes = 8, 4, 0
@@ -671,6 +692,9 @@ def render_measurements(result: dict, detect_fps: float) -> list[str]:
             f"{row['cpu_cores']} | {'yes' if row['holds'] else 'no'} |"
         )
     largest, naive = result["largest_720p"], result["largest_naive"]
+    at_1080 = (
+        f"**{result['largest_1080p']}**" if "1080p" in result["pipeline"] else "not run"
+    )
     ratio = f"{largest / naive:.1f} times" if naive else "no baseline count held"
     limit = result["limit_beside_server"]
     share = largest / limit if limit else 0
@@ -678,7 +702,7 @@ def render_measurements(result: dict, detect_fps: float) -> list[str]:
         "",
         f"Largest count that holds (every camera at least {HOLD_SHARE:.0%} of "
         f"{detect_fps:g} fps, rules and alert p95 under {MAX_P95_S:g} s): "
-        f"**{largest}** at 720p, **{result['largest_1080p']}** at 1080p; "
+        f"**{largest}** at 720p, {at_1080} at 1080p; "
         f"{share:.0%} of the limit beside the server; naive baseline "
         f"{naive}, so {ratio} the baseline.",
     ]

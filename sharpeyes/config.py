@@ -392,9 +392,9 @@ class CameraConfig(StrictModel):
         default=1,
         ge=0,
         le=16,
-        description="FFmpeg decoder threads for this camera; 0 lets FFmpeg choose. "
-        "FFmpeg's choice saved no CPU with many cameras on few cores; a single "
-        "4K camera may need more than one thread to keep up.",
+        description="FFmpeg decoder threads for this camera; 0 lets FFmpeg choose, "
+        "which starts several threads per camera. A single 4K camera may need "
+        "more than one thread to keep up.",
     )
     main_url: str | None = Field(
         default=None,

@@ -169,8 +169,9 @@ def decode_video(
     """
     stream = container.streams.video[0]
     # One thread per decoder by default. FFmpeg's own choice starts threads per
-    # core for every camera, and with many cameras the cores are busy anyway:
-    # benchmarks/THROUGHPUT.md finds no CPU saved by it.
+    # core for every camera, and with many cameras the cores are busy anyway.
+    # NOTE: decoding a file, FFmpeg's choice cost 2-12 % less CPU per frame in
+    # benchmarks/THROUGHPUT.md; with many live cameras the two are not compared.
     stream.codec_context.thread_count = threads
     if keyframes_only:
         stream.codec_context.skip_frame = "NONKEY"

@@ -112,6 +112,8 @@ def choose_providers(requested: Sequence[str]) -> list[str]:
     available = ort.get_available_providers()
     if list(requested) == ["auto"]:
         return [name for name in AUTO_ORDER if name in available]
+    if "auto" in requested:
+        raise ModelError("model.providers: 'auto' must be the only entry of the list")
     for name in requested:
         if name not in available:
             raise ModelError(

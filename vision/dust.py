@@ -19,8 +19,8 @@ regions are scored per box. Those to its left and right are 0.8 box widths wide
 and as tall as the box. The one above it is as wide as the box and 0.6 box
 heights tall, which is behind the truck on a camera that looks down on the road.
 Pixels inside any detected vehicle box are left out, because a pale lorry beside
-the truck is not dust. A region's score is its dust-like fraction minus a reference, and the
-box's score is that of its best region.
+the truck is not dust. A region's score is its dust-like fraction minus a
+reference, and the box's score is that of its best region.
 
 The reference is the camera's own view without trucks once `DustBackground` has
 seen enough truck-free frames, so that tan ground which is always there does not
