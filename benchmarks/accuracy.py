@@ -180,8 +180,9 @@ def main() -> None:
         f"\n## Run {date}\n",
         "- Command: `python -m benchmarks.accuracy`",
         f"- Machine: {platform.node()} {platform.machine()}",
-        f"- Model: {spec.name} ({spec.path.name}), input {spec.input_width}x"
-        f"{spec.input_height}, per-class NMS IoU 0.45, class person only",
+        f"- Model: {spec.name} ({spec.path.name}), input at most {spec.input_width}"
+        f"x{spec.input_height}, the letterbox canvas fitted to each frame's aspect "
+        "ratio (model.fit_canvas), per-class NMS IoU 0.45, class person only",
         "- Matching: IoU >= 0.5, greedy by score; ignore-flagged boxes neither "
         "count nor miss",
         "",
