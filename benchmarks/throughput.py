@@ -448,8 +448,8 @@ def sweep(counts, measure) -> list[dict]:
 
 
 def largest_holding(rows: list[dict]) -> int:
-    held = [row["cameras"] for row in rows if row["holds"]]
-    return max(held, default=0)
+    holding = [row["cameras"] for row in rows if row["holds"]]
+    return max(holding, default=0)
 
 
 def software_versions() -> str:

@@ -43,9 +43,9 @@ PERMANENT_ERROR_TRIES = 3
 FAILED_RETRY_S = 300.0
 DECODE_ERROR_LOG_INTERVAL_S = 30.0
 # Nice value added to each reader thread, so that inference workers come first.
-# NOTE: on a CPU overloaded by a third (32 cameras where 24 fit) readers then
-# fell about 7 % behind their cameras' frame rate; a longer overload than the
-# minute measured may end in stalls and reconnects.
+# NOTE: with 32 cameras on 2 cores, a third more than fit, readers fell about
+# 7 % behind their cameras' frame rate in a one-minute test. A longer overload
+# may end in stalls and reconnects.
 READER_NICE = 19
 
 

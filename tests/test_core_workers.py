@@ -22,12 +22,12 @@ class SleepyDetector:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.running = 0
-        self.most_at_once = 0
+        self.max_concurrent = 0
 
     def detect(self, images):
         with self.lock:
             self.running += 1
-            self.most_at_once = max(self.most_at_once, self.running)
+            self.max_concurrent = max(self.max_concurrent, self.running)
         time.sleep(0.02)
         with self.lock:
             self.running -= 1
@@ -79,7 +79,7 @@ def test_workers_keep_camera_order():
 
     assert not core.is_alive()
     assert core.workers == 3
-    assert detector.most_at_once >= 2
+    assert detector.max_concurrent >= 2
     assert overlaps == []
     for name in slots:
         indexes = seen[name]
