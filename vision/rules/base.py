@@ -150,3 +150,33 @@ class IncidentRecord:
         if obs.t - self.last_event_t < self.update_seconds:
             return []
         return [self.event("update", count, obs, detail=detail)]
+
+
+def open_record(
+    camera: CameraInfo,
+    kind: str,
+    rule: int,
+    zone: str | None,
+    update_seconds: float,
+    started_wall: float,
+    pending_peak: tuple[int, list[dict]],
+    count: int,
+    boxes: list[dict],
+) -> IncidentRecord:
+    """Start the record of an incident that opens now.
+
+    `pending_peak` is the largest (count, boxes) seen while the rule waited.
+    That peak may predate the tracks' confirmation, so the opening frame's
+    `boxes` are noted too, for the track ids confirmed since.
+    """
+    record = IncidentRecord(
+        camera=camera,
+        kind=kind,
+        rule=rule,
+        zone=zone,
+        update_seconds=update_seconds,
+        started_wall=started_wall,
+    )
+    record.note(*pending_peak)
+    record.note(count, boxes)
+    return record

@@ -16,6 +16,7 @@ from vision.rules.base import (
     CameraInfo,
     IncidentRecord,
     Observation,
+    open_record,
 )
 from vision.tracking import iou_matrix
 from vision.zones import Zone, normalise_points
@@ -217,18 +218,17 @@ class DustRule:
     def _open(self, count: int, obs: Observation, boxes: list[dict]) -> IncidentEvent:
         self.phase = Phase.OPEN
         self._quiet_since_t = self._quiet_since_wall = None
-        self.incident = IncidentRecord(
-            camera=self.camera,
-            kind=self.kind,
-            rule=self.index,
-            zone=self.zone.name if self.zone else None,
-            update_seconds=self.config.update_seconds,
-            started_wall=self._since_wall,
+        self.incident = open_record(
+            self.camera,
+            self.kind,
+            self.index,
+            self.zone.name if self.zone else None,
+            self.config.update_seconds,
+            self._since_wall,
+            self._pending_peak,
+            count,
+            boxes,
         )
-        self.incident.note(*self._pending_peak)
-        # The peak may predate the tracks' confirmation; the opening frame's
-        # boxes carry the track ids confirmed since.
-        self.incident.note(count, boxes)
         return self.incident.event("open", count, obs, detail=self._detail())
 
     def _close(
