@@ -679,6 +679,7 @@ def render_measurements(result: dict, detect_fps: float) -> list[str]:
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         lines += [pipeline_row(row) for row in rows]
+
     lines += [
         "",
         "Naive baseline (one VideoCapture loop and session.run per camera), 720p:",
@@ -691,6 +692,12 @@ def render_measurements(result: dict, detect_fps: float) -> list[str]:
             f"| {row['cameras']} | {row['min_fps']} | {row['mean_fps']} | "
             f"{row['cpu_cores']} | {'yes' if row['holds'] else 'no'} |"
         )
+    return lines + render_verdict(result, detect_fps)
+
+
+def render_verdict(result: dict, detect_fps: float) -> list[str]:
+    """Return the lines that compare the largest holding count with the limit
+    and the baseline."""
     largest, naive = result["largest_720p"], result["largest_naive"]
     at_1080 = (
         f"**{result['largest_1080p']}**" if "1080p" in result["pipeline"] else "not run"
@@ -698,7 +705,8 @@ def render_measurements(result: dict, detect_fps: float) -> list[str]:
     ratio = f"{largest / naive:.1f} times" if naive else "no baseline count held"
     limit = result["limit_beside_server"]
     share = largest / limit if limit else 0
-    lines += [
+
+    lines = [
         "",
         f"Largest count that holds (every camera at least {HOLD_SHARE:.0%} of "
         f"{detect_fps:g} fps, rules and alert p95 under {MAX_P95_S:g} s): "
@@ -706,6 +714,7 @@ def render_measurements(result: dict, detect_fps: float) -> list[str]:
         f"{share:.0%} of the limit beside the server; naive baseline "
         f"{naive}, so {ratio} the baseline.",
     ]
+
     largest_rows = [r for r in result["pipeline"]["720p"] if r["cameras"] == largest]
     if largest_rows:
         spent = largest_rows[0]["cores_per_camera"]
